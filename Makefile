@@ -1,0 +1,45 @@
+# The two commands a newcomer needs: `make up` (run the platform) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: up test install system-deps lint pipeline bench clean help
+
+help:
+	@echo "make up        install what is missing and run the whole platform locally"
+	@echo "make test      install everything and run the whole test suite"
+	@echo "make pipeline  run the data job, training and promotion now (platform running)"
+	@echo "make lint      ruff, hadolint and manifest validation"
+	@echo "make bench     run the benchmarks in bench/ (minutes; results in docs)"
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+install: $(STAMP)
+
+system-deps:
+	bash scripts/install-system-deps.sh
+
+up: install
+	$(BIN)/python -m houseprice.local up
+
+pipeline: install
+	$(BIN)/python -m houseprice.local pipeline
+
+test: install system-deps
+	bash scripts/run-tests.sh
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: install
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf .data test-artifacts .pytest_cache

@@ -1,0 +1,82 @@
+"""Flask plumbing shared by the services: request ids, request logs, JSON errors."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from flask import Flask, Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def current_request_id() -> str:
+    return getattr(g, "request_id", "") or new_request_id()
+
+
+def configure_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+
+
+def install(app: Flask, service: str, json_errors: bool = True) -> None:
+    """Request id in/out, one log line per request, and JSON bodies for HTTP errors."""
+    log = logging.getLogger(f"{service}.access")
+
+    @app.before_request
+    def _start() -> None:
+        given = request.headers.get(REQUEST_ID_HEADER, "")
+        g.request_id = given if _VALID_REQUEST_ID.fullmatch(given) else new_request_id()
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        response.headers[REQUEST_ID_HEADER] = current_request_id()
+        if request.path not in ("/metrics", "/health"):
+            elapsed_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+            log.info(
+                "request_id=%s %s %s %s %.1fms",
+                current_request_id(),
+                request.method,
+                request.path,
+                response.status_code,
+                elapsed_ms,
+            )
+        return response
+
+    if json_errors:
+
+        @app.errorhandler(HTTPException)
+        def _http_error(exc: HTTPException):
+            return jsonify(
+                error=exc.name, message=exc.description, request_id=current_request_id()
+            ), exc.code
+
+        @app.errorhandler(Exception)
+        def _unexpected(exc: Exception):
+            logging.getLogger(service).exception(
+                "request_id=%s unhandled error", current_request_id()
+            )
+            return jsonify(
+                error="Internal Server Error",
+                message="unexpected error, see logs",
+                request_id=current_request_id(),
+            ), 500
+
+
+def validation_error(fields: dict[str, str], status: int = 422):
+    """The one shape of a validation error across services: every bad field named."""
+    message = "; ".join(f"{name}: {problem}" for name, problem in fields.items())
+    return jsonify(
+        error="validation failed", message=message, fields=fields, request_id=current_request_id()
+    ), status

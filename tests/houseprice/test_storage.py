@@ -1,0 +1,82 @@
+"""The same contract, run against the local backend and against GCS (fake-gcs-server)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from houseprice.storage import Bucket, ObjectNotFound, open_bucket
+
+
+@pytest.fixture(params=["local", "file-url", "gcs"])
+def bucket(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Bucket]:
+    if request.param == "local":
+        yield open_bucket(str(tmp_path / "bucket"))
+    elif request.param == "file-url":
+        yield open_bucket((tmp_path / "bucket").as_uri())
+    else:
+        request.getfixturevalue("gcs_emulator")
+        from houseprice.storage.gcs import make_client
+
+        name = f"test-{uuid.uuid4().hex[:12]}"
+        make_client().create_bucket(name)
+        yield open_bucket(f"gs://{name}/some/prefix")
+
+
+def test_write_then_read_round_trips_bytes(bucket: Bucket) -> None:
+    bucket.write_bytes("a/b.csv", b"x,y\n1,2\n")
+    assert bucket.read_bytes("a/b.csv") == b"x,y\n1,2\n"
+    assert bucket.read_text("a/b.csv") == "x,y\n1,2\n"
+
+
+def test_overwrite_replaces_whole_object(bucket: Bucket) -> None:
+    bucket.write_text("k.txt", "first version, longer")
+    bucket.write_text("k.txt", "second")
+    assert bucket.read_text("k.txt") == "second"
+
+
+def test_list_is_sorted_and_filtered_by_prefix(bucket: Bucket) -> None:
+    for key in ["versioned/v2/train.csv", "versioned/v1/train.csv", "instream/c1.csv", "raw.csv"]:
+        bucket.write_bytes(key, b"1")
+    assert bucket.list("versioned/") == ["versioned/v1/train.csv", "versioned/v2/train.csv"]
+    assert bucket.list() == sorted(
+        ["instream/c1.csv", "raw.csv", "versioned/v1/train.csv", "versioned/v2/train.csv"]
+    )
+    assert bucket.list("nothing/") == []
+
+
+def test_missing_object_raises_object_not_found(bucket: Bucket) -> None:
+    with pytest.raises(ObjectNotFound):
+        bucket.read_bytes("absent.csv")
+    assert not bucket.exists("absent.csv")
+
+
+def test_delete_is_idempotent(bucket: Bucket) -> None:
+    bucket.write_bytes("gone.csv", b"1")
+    assert bucket.exists("gone.csv")
+    bucket.delete("gone.csv")
+    bucket.delete("gone.csv")
+    assert not bucket.exists("gone.csv")
+    assert bucket.list() == []
+
+
+def test_move_copies_then_removes(bucket: Bucket) -> None:
+    bucket.write_bytes("in/a.csv", b"data")
+    bucket.move("in/a.csv", "archive/a.csv")
+    assert bucket.list() == ["archive/a.csv"]
+    assert bucket.read_bytes("archive/a.csv") == b"data"
+
+
+@pytest.mark.parametrize("key", ["", "/abs", "a/../b", "a//b", "./a"])
+def test_keys_that_could_escape_are_refused(bucket: Bucket, key: str) -> None:
+    with pytest.raises(ValueError, match="invalid object key"):
+        bucket.write_bytes(key, b"1")
+
+
+def test_local_write_leaves_no_temporary_files(tmp_path: Path) -> None:
+    bucket = open_bucket(str(tmp_path))
+    bucket.write_bytes("x/y.csv", b"1")
+    assert sorted(p.name for p in (tmp_path / "x").iterdir()) == ["y.csv"]

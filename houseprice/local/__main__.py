@@ -1,0 +1,3 @@
+from houseprice.local.cli import main
+
+raise SystemExit(main())

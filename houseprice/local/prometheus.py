@@ -1,0 +1,33 @@
+"""Prometheus configuration for the local run: scrape the three services."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from houseprice.local.config import REPO, LocalConfig
+
+RULES = REPO / "k8s_web" / "prometheus" / "rules.yml"
+
+
+def write_config(config: LocalConfig) -> Path:
+    jobs = []
+    for service in ("webapp", "mlapp", "dbapp"):
+        jobs.append(
+            {
+                "job_name": service,
+                "metrics_path": "/metrics",
+                "static_configs": [{"targets": [f"127.0.0.1:{config.ports[service]}"]}],
+            }
+        )
+    document = {
+        "global": {"scrape_interval": "5s", "evaluation_interval": "15s"},
+        "scrape_configs": jobs,
+    }
+    if RULES.exists():
+        document["rule_files"] = [str(RULES)]
+    path = config.data_dir / "prometheus" / "prometheus.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path

@@ -1,0 +1,64 @@
+"""Local stand-in for the CronJobs: seed once, then run the pipeline on an interval.
+
+It also runs the pipeline when asked (`python -m houseprice.local pipeline` takes the
+same lock and runs it in the foreground). It never exits on a failed run: honcho would
+stop every other process with it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import requests
+
+from houseprice.local.config import LocalConfig
+from houseprice.local.pipeline import run_pipeline, seed_once
+
+
+def wait_until_up(url: str, what: str, timeout: float = 180) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=2).status_code < 500:
+                return True
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    print(f"scheduler: {what} did not answer at {url} within {timeout:.0f}s", flush=True)
+    return False
+
+
+def wait_for_port(port: int, timeout: float = 60) -> bool:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), 0.5):
+                return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+def run_forever(config: LocalConfig) -> None:
+    env = dict(os.environ)
+    wait_for_port(config.ports["mongo"])
+    wait_until_up(f"{config.url('mlflow')}/health", "MLflow")
+    seed_once(config, env)
+    while True:
+        started = time.monotonic()
+        ok = run_pipeline(config, env)
+        if ok:
+            print(f"scheduler: pipeline done; open {config.url('webapp')} to predict", flush=True)
+        else:
+            print(
+                "scheduler: pipeline had failures (see above); retrying next interval", flush=True
+            )
+        next_run = started + config.pipeline_interval
+        print(
+            f"scheduler: next run in {config.pipeline_interval:.0f}s (or now: make pipeline)",
+            flush=True,
+        )
+        time.sleep(max(1.0, next_run - time.monotonic()))

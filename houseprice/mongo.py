@@ -7,6 +7,8 @@ stay portable: explicit values instead of null-matching, nothing server-specific
 
 from __future__ import annotations
 
+from typing import Any
+
 from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.collection import Collection
 from pymongo.database import Database
@@ -18,7 +20,8 @@ from houseprice.settings import Settings
 PENDING = {"consumed": False}
 
 
-def connect(settings: Settings, timeout_ms: int = 3000) -> MongoClient:
+def connect(settings: Settings, timeout_ms: int = 3000, **options: Any) -> MongoClient:
+    """A client with bounded timeouts; `options` go to MongoClient (e.g. event_listeners)."""
     return MongoClient(
         settings.MONGO_URI,
         serverSelectionTimeoutMS=timeout_ms,
@@ -26,6 +29,7 @@ def connect(settings: Settings, timeout_ms: int = 3000) -> MongoClient:
         socketTimeoutMS=max(timeout_ms, 10_000),
         tz_aware=True,
         appname="houseprice",
+        **options,
     )
 
 

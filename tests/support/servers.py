@@ -78,9 +78,10 @@ def start(cmd: list[str], log: Path, env: dict[str, str] | None = None, cwd: Pat
 
 
 @contextlib.contextmanager
-def mongo_server(workdir: Path) -> Iterator[str]:
+def mongo_server(workdir: Path, port: int | None = None) -> Iterator[str]:
+    """nx-27017 with its data under `workdir`; the same workdir and port restart the same server."""
     workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     proc = start(
         [
             str(VENV_BIN / "nx-27017"),

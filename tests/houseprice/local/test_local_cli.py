@@ -1,0 +1,146 @@
+"""The local runner's configuration, port checks and Prometheus config."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from houseprice.local.config import LocalConfig, LocalConfigError, busy_ports
+from houseprice.local.pipeline import seed_once
+from houseprice.local.prometheus import write_config
+from houseprice.settings import Settings
+from tests.support.servers import free_port
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_ports_and_data_dir_come_from_the_environment(tmp_path: Path) -> None:
+    config = LocalConfig.from_env({"WEBAPP_PORT": "18000", "HOUSEPRICE_DATA_DIR": str(tmp_path)})
+    assert config.ports["webapp"] == 18000
+    assert config.ports["mlapp"] == 8001
+    env = config.child_env({"PATH": "/usr/bin"})
+    assert env["MLAPP_URL"] == "http://127.0.0.1:8001"
+    assert env["BUCKET_2"] == str(tmp_path / "bucket_2")
+    assert env["PATH"].split(":")[0] == str(Path(sys.executable).parent)
+    settings = Settings.from_env(env)
+    assert settings.MONGO_URI == "mongodb://127.0.0.1:27017"
+
+
+def test_an_exported_setting_overrides_the_local_default(tmp_path: Path) -> None:
+    config = LocalConfig.from_env({"HOUSEPRICE_DATA_DIR": str(tmp_path)})
+    env = config.child_env({"BATCH_SIZE": "5", "MONGO_URI": "mongodb://db.example:27017"})
+    assert env["BATCH_SIZE"] == "5"
+    assert env["MONGO_URI"] == "mongodb://db.example:27017"
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "message"),
+    [
+        ("WEBAPP_PORT", "http", "WEBAPP_PORT='http'"),
+        ("MLAPP_PORT", "70000", "MLAPP_PORT"),
+        ("PIPELINE_INTERVAL_SECONDS", "0", "PIPELINE_INTERVAL_SECONDS"),
+    ],
+)
+def test_bad_local_values_name_the_variable(var: str, value: str, message: str) -> None:
+    with pytest.raises(LocalConfigError, match=message):
+        LocalConfig.from_env({var: value})
+
+
+def test_busy_port_is_detected() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        taken = sock.getsockname()[1]
+        idle = free_port()
+        assert busy_ports({"webapp": taken, "mlapp": idle}) == [("webapp", taken)]
+
+
+def test_up_refuses_a_port_in_use_with_a_clear_message(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        taken = sock.getsockname()[1]
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "HOUSEPRICE_DATA_DIR": str(tmp_path),
+            "WEBAPP_PORT": str(taken),
+        }
+        for var in ("MLAPP_PORT", "DBAPP_PORT", "MLFLOW_PORT", "MONGO_PORT", "PROMETHEUS_PORT"):
+            env[var] = str(free_port())
+        done = subprocess.run(
+            [sys.executable, "-m", "houseprice.local", "up"],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 2
+    assert f"port {taken} (webapp) is already in use" in done.stderr
+    assert "WEBAPP_PORT=<port>" in done.stderr
+    assert not (tmp_path / "mongo").exists()  # nothing was started
+
+
+def test_up_rejects_an_invalid_setting_before_starting(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOUSEPRICE_DATA_DIR": str(tmp_path), "BATCH_SIZE": "abc"}
+    done = subprocess.run(
+        [sys.executable, "-m", "houseprice.local", "up"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "BATCH_SIZE='abc'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_pipeline_command_says_when_the_platform_is_not_running(tmp_path: Path) -> None:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOUSEPRICE_DATA_DIR": str(tmp_path),
+        "MLFLOW_PORT": str(free_port()),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "houseprice.local", "pipeline"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "make up" in done.stderr
+
+
+def test_sample_is_seeded_only_once(tmp_path: Path) -> None:
+    config = LocalConfig.from_env({"HOUSEPRICE_DATA_DIR": str(tmp_path)})
+    env = config.child_env({})
+    assert seed_once(config, env) is True
+    seeded = tmp_path / "bucket_1" / config.seed_csv.name
+    assert seeded.read_bytes() == config.seed_csv.read_bytes()
+    seeded.unlink()  # the data job archives it; a restart must not bring it back
+    assert seed_once(config, env) is False
+    assert not seeded.exists()
+
+
+def test_prometheus_config_scrapes_every_service_and_passes_promtool(tmp_path: Path) -> None:
+    config = LocalConfig.from_env({"HOUSEPRICE_DATA_DIR": str(tmp_path), "MLAPP_PORT": "18001"})
+    path = write_config(config)
+    document = yaml.safe_load(path.read_text())
+    targets = {
+        job["job_name"]: job["static_configs"][0]["targets"] for job in document["scrape_configs"]
+    }
+    assert targets["mlapp"] == ["127.0.0.1:18001"]
+    assert set(targets) == {"webapp", "mlapp", "dbapp"}
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool comes with Debian's prometheus package (make test installs it)"
+    check = subprocess.run([promtool, "check", "config", str(path)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr

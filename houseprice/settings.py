@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+_REPO_ROOT = Path(__file__).resolve().parent.parent
+
 
 class SettingsError(ValueError):
     """One or more environment variables hold a value the platform cannot use."""
@@ -47,6 +49,8 @@ class Settings:
     HTTP_TIMEOUT_SECONDS: float
     ADMIN_TOKEN: str
     SECRET_KEY: str
+    # Past sales the web form derives its city/statezip suggestions and defaults from.
+    WEBAPP_SAMPLE_CSV: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -95,6 +99,7 @@ def _defaults(data_dir: Path) -> dict[str, str]:
         # Local-only defaults; production reads both from a Kubernetes Secret.
         "ADMIN_TOKEN": "local-admin-token",
         "SECRET_KEY": "local-dev-secret-key",
+        "WEBAPP_SAMPLE_CSV": str(_REPO_ROOT / "sample_dataset" / "house_sales_2014-05_to_06.csv"),
     }
 
 

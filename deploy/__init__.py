@@ -1,0 +1,1 @@
+"""Build and deployment tooling: image requirements, model CronJobs, pipeline path filters."""

@@ -1,0 +1,1 @@
+"""dbapp: the persistence service for predictions and corrections (Flask + pymongo)."""

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from pymongo.errors import ConnectionFailure, PyMongoError
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
@@ -25,6 +26,7 @@ from dbapp.documents import (
     REQUEST_ID,
     new_correction,
     new_prediction,
+    parse_json_int,
     public,
     same_content,
     validate_correction,
@@ -52,6 +54,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     configure_logging(os.environ.get("LOG_LEVEL", "INFO").upper())
     app = Flask(__name__)
+    app.json = BoundedJSONProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     install(app, "dbapp")
     repo = Repository(settings)
@@ -153,6 +156,14 @@ def create_app(settings: Settings | None = None) -> Flask:
         return jsonify(openapi.document())
 
     return app
+
+
+class BoundedJSONProvider(DefaultJSONProvider):
+    """Parses request bodies so that no number can overflow during validation."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        kwargs.setdefault("parse_int", parse_json_int)
+        return super().loads(s, **kwargs)
 
 
 def _measured(action: str, kind: Kind) -> Callable:

@@ -35,11 +35,12 @@ CORRECTION_FIELDS = ("request_id", "prediction_id", "features", "corrected_price
 Errors = dict[str, str]
 
 
-def operator_errors(value: Any, path: str = "") -> Errors:
-    """Name every place where a key could act as a MongoDB operator or path.
+def unsafe_content(value: Any, path: str = "") -> Errors:
+    """Name every place in a JSON body that must never reach MongoDB.
 
-    Keys starting with "$" (`{"$gt": ""}`) or containing "." are refused wherever
-    they appear; the error is reported at the field that holds them.
+    Keys starting with "$" (`{"$gt": ""}`) or containing "." could act as operators
+    or paths; text with lone surrogates cannot be encoded as BSON at all. The error
+    is reported at the field that holds the problem.
     """
     errors: Errors = {}
     stack: list[tuple[Any, str, int]] = [(value, path, 0)]
@@ -47,21 +48,42 @@ def operator_errors(value: Any, path: str = "") -> Errors:
         item, where, depth = stack.pop()
         if depth > MAX_NESTING:
             errors[where or "body"] = f"is nested deeper than {MAX_NESTING} levels"
-            continue
-        if isinstance(item, Mapping):
+        elif isinstance(item, str):
+            if not _encodable(item):
+                errors[where or "body"] = "must be valid Unicode text"
+        elif isinstance(item, Mapping):
             for key, child in item.items():
                 key = str(key)
-                if key.startswith("$") or "." in key:
+                if not _encodable(key):
+                    errors[where or "body"] = "must not contain keys that are not valid Unicode"
+                elif key.startswith("$") or "." in key:
                     name = where or key[:64]
                     errors[name] = (
                         f"must not contain the key {key[:64]!r} ('$' and '.' are refused)"
                     )
-                    continue
-                stack.append((child, f"{where}.{key}" if where else key, depth + 1))
+                else:
+                    stack.append((child, f"{where}.{key}" if where else key, depth + 1))
         elif isinstance(item, list):
             for index, child in enumerate(item):
                 stack.append((child, f"{where}[{index}]" if where else f"[{index}]", depth + 1))
     return errors
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def parse_json_int(digits: str) -> int | float:
+    """JSON integer literal -> int, or float when no field could hold it.
+
+    Keeps validation from overflowing on `10**400` (int -> float conversion):
+    such a literal becomes a float (possibly inf) and fails the range check instead.
+    """
+    return int(digits) if len(digits) <= 18 else float(digits)
 
 
 def _unknown_fields(body: Mapping[str, Any], allowed: tuple[str, ...]) -> Errors:
@@ -94,7 +116,10 @@ def _positive_price(value: Any) -> tuple[float | None, str | None]:
         return None, "is required"
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None, "must be a number greater than 0"
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int with hundreds of digits
+        return None, "must be a finite number greater than 0"
     if not math.isfinite(number) or number <= 0:
         return None, "must be a finite number greater than 0"
     return number, None
@@ -119,7 +144,7 @@ def validate_prediction(body: Any) -> tuple[dict[str, Any] | None, Errors]:
     """A POST /predictions body -> (clean document without server fields, errors)."""
     if (problem := _not_an_object(body)) is not None:
         return None, problem
-    injected = operator_errors(body)
+    injected = unsafe_content(body)
     errors = _unknown_fields(body, PREDICTION_FIELDS)
     clean: dict[str, Any] = {}
     checks = {
@@ -155,7 +180,7 @@ def validate_correction(body: Any) -> tuple[dict[str, Any] | None, Errors]:
     """
     if (problem := _not_an_object(body)) is not None:
         return None, problem
-    injected = operator_errors(body)
+    injected = unsafe_content(body)
     errors = _unknown_fields(body, CORRECTION_FIELDS)
     clean: dict[str, Any] = {"features": None}
     for name in ("request_id", "prediction_id"):

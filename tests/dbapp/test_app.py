@@ -133,6 +133,26 @@ def test_bodies_that_are_not_json_objects(client, data, content_type, status):
     assert response.is_json and response.json["message"]
 
 
+@pytest.mark.parametrize(
+    ("replace", "by", "field"),
+    [
+        ('"bedrooms": 3.0', '"bedrooms": 1' + "0" * 400, "features.bedrooms"),
+        ('"price": ', '"price": 1' + "0" * 400 + ', "_": ', "price"),
+        ('"street": "', '"street": "\\ud800', "features.street"),
+        ('"model_name": "', '"model_name": "\\udfff', "model_name"),
+    ],
+)
+def test_numbers_and_text_that_cannot_be_stored_are_422(client, settings, replace, by, field):
+    text = json.dumps(prediction_body())
+    assert replace in text
+    response = client.post(
+        "/predictions", data=text.replace(replace, by, 1), content_type="application/json"
+    )
+    assert response.status_code == 422
+    assert field in response.json["fields"]
+    assert count(settings, "predictions") == 0
+
+
 def test_json_that_is_not_an_object_is_422(client):
     response = client.post("/predictions", json=[prediction_body()])
     assert response.status_code == 422

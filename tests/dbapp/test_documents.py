@@ -12,9 +12,10 @@ from dbapp.documents import (
     PREDICTION_FIELDS,
     new_correction,
     new_prediction,
-    operator_errors,
+    parse_json_int,
     public,
     same_content,
+    unsafe_content,
     utcnow,
     validate_correction,
     validate_page,
@@ -140,15 +141,35 @@ def test_operator_scan_is_bounded_in_depth():
     deep: object = 1
     for _ in range(MAX_NESTING + 5):
         deep = {"k": deep}
-    errors = operator_errors({"features": deep})
+    errors = unsafe_content({"features": deep})
     assert len(errors) == 1
     assert "nested deeper" in next(iter(errors.values()))
 
 
 def test_operator_scan_accepts_plain_values():
-    assert operator_errors(prediction_body()) == {}
+    assert unsafe_content(prediction_body()) == {}
     # "$" inside a value is data, not an operator: only keys are dangerous.
-    assert operator_errors({"street": "$100 Main St"}) == {}
+    assert unsafe_content({"street": "$100 Main St"}) == {}
+
+
+def test_text_that_cannot_be_stored_is_named():
+    body = prediction_body(model_name="model\ud800")
+    body["features"]["street"] = "\udfff Main St"
+    body["note\ud800"] = 1
+    errors = unsafe_content(body)
+    assert errors["model_name"] == "must be valid Unicode text"
+    assert errors["features.street"] == "must be valid Unicode text"
+    assert "body" in errors
+    _, errors = validate_prediction(body)
+    assert {"model_name", "features.street"} <= set(errors)
+
+
+def test_integers_too_long_for_any_field_become_floats():
+    assert parse_json_int("42") == 42 and isinstance(parse_json_int("42"), int)
+    assert parse_json_int("1" + "0" * 30) == 1e30
+    assert parse_json_int("1" + "0" * 400) == float("inf")
+    _, errors = validate_prediction(prediction_body(price=10**400))
+    assert list(errors) == ["price"]
 
 
 def test_correction_without_features_leaves_them_to_the_caller():

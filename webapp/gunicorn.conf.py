@@ -1,0 +1,7 @@
+"""gunicorn settings for webapp: the shared hooks (multiprocess metrics), bound to $BIND."""
+
+import os
+
+from houseprice.gunicorn_hooks import *  # noqa: F403
+
+bind = os.environ.get("BIND", "0.0.0.0:8000")

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 
 @dataclass(frozen=True)
@@ -132,63 +133,148 @@ def validate_features(record: Any) -> tuple[dict[str, Any], dict[str, str]]:
     return clean, errors
 
 
-def validate_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def validate_frame(
+    frame: pd.DataFrame, keep_index: bool = False
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Validate raw sales rows, vectorised.
 
     Returns (valid rows with clean dtypes and the columns RAW_COLUMNS,
     rejected rows as read plus a `reason` column naming every bad field).
     The caller must have checked that REQUIRED_COLUMNS are present.
+    With `keep_index` both frames keep the input's index labels (so a caller can
+    tell which input row each one was); otherwise they are renumbered from 0.
+
+    Typed input (numbers already numeric, e.g. from a typed CSV reader) takes a
+    fast path; text input is coerced and reported per field.
     """
-    reasons = np.full(len(frame), "", dtype=object)
-    clean = pd.DataFrame(index=frame.index)
+    problems: list[tuple[np.ndarray, str]] = []  # (row mask, message)
+    clean: dict[str, Any] = {}
 
     def reject(mask: np.ndarray, message: str) -> None:
-        reasons[mask] = reasons[mask] + message + "; "
+        if mask.any():
+            problems.append((mask, message))
 
     for field in (PRICE, *FEATURES):
         column = frame[field.name]
         if field.kind == "str":
-            text = column.astype("string").str.strip()
-            missing = text.isna().to_numpy() | (text.fillna("") == "").to_numpy()
-            reject(missing, f"{field.name}: is required")
-            too_long = (text.str.len() > field.max_len).fillna(False).to_numpy(dtype=bool)
-            reject(too_long & ~missing, f"{field.name}: longer than {field.max_len} characters")
+            text = _as_text(column)
+            length = text.str.len().to_numpy(dtype="float64", na_value=0)
+            empty = length == 0
+            reject(empty, f"{field.name}: is required")
+            too_long = length > field.max_len
+            reject(too_long, f"{field.name}: longer than {field.max_len} characters")
             if field.pattern:
-                ok = text.str.fullmatch(field.pattern).fillna(False).to_numpy(dtype=bool)
-                reject(~ok & ~missing & ~too_long, f"{field.name}: must look like {field.help}")
-            clean[field.name] = text.astype(object)
+                ok = text.str.fullmatch(field.pattern).to_numpy(dtype=bool, na_value=False)
+                reject(~ok & ~empty & ~too_long, f"{field.name}: must look like {field.help}")
+            clean[field.name] = pa.array(text)
             continue
-        number = pd.to_numeric(column, errors="coerce").astype("float64")
-        values = number.to_numpy()
+        values, absent = _as_numbers(column)
         missing = np.isnan(values)
-        reject(missing & column.isna().to_numpy(), f"{field.name}: is required")
-        reject(missing & column.notna().to_numpy(), f"{field.name}: not a number")
+        reject(missing & absent, f"{field.name}: is required")
+        reject(missing & ~absent, f"{field.name}: not a number")
         present = ~missing
         bad_range = present & ((values < field.low) | (values > field.high))
         if field.name == "yr_renovated":
             bad_range |= present & (values > 0) & (values < 1800)
         reject(bad_range, f"{field.name}: must be {field.describe()}")
         if field.kind == "int":
-            fractional = present & ~bad_range & (np.mod(values, 1) != 0)
+            fractional = present & ~bad_range & (values != np.floor(values))
             reject(fractional, f"{field.name}: must be a whole number")
-        clean[field.name] = number
+        clean[field.name] = values
 
     if "date" in frame.columns:
-        given = (
-            frame["date"].notna().to_numpy()
-            & (frame["date"].astype("string").str.strip() != "").fillna(False).to_numpy()
-        )
-        parsed = pd.to_datetime(frame["date"], errors="coerce", format="mixed")
-        reject(given & parsed.isna().to_numpy(), "date: not a date")
-        clean["date"] = parsed.dt.strftime("%Y-%m-%d").fillna("")
+        dates, unparsed = _as_dates(frame["date"])
+        reject(unparsed, "date: not a date")
+        clean["date"] = dates
     else:
-        clean["date"] = ""
+        clean["date"] = pa.repeat(pa.scalar("", pa.large_string()), len(frame))
 
-    bad = reasons != ""
+    bad = np.zeros(len(frame), dtype=bool)
+    for mask, _ in problems:
+        bad |= mask
+    reasons = np.full(int(bad.sum()), "", dtype=object)
+    for mask, message in problems:
+        hit = mask[bad]
+        reasons[hit] = reasons[hit] + message + "; "
     rejected = frame.loc[bad].copy()
-    rejected["reason"] = [r.rstrip("; ") for r in reasons[bad]]
-    valid = clean.loc[~bad, list(RAW_COLUMNS)]
-    for field in FEATURES:
-        if field.kind == "int":
-            valid[field.name] = valid[field.name].astype("int64")
-    return valid.reset_index(drop=True), rejected.reset_index(drop=True)
+    rejected["reason"] = [r.removesuffix("; ") for r in reasons]
+
+    good = ~bad
+    index = frame.index[good] if keep_index else pd.RangeIndex(int(good.sum()))
+    keep = pa.array(good) if bad.any() else None
+    valid = pd.DataFrame(  # copy=False: one block per column, no consolidation copy
+        {name: _keep_rows(clean[name], keep, good, name, index) for name in RAW_COLUMNS},
+        index=index,
+        copy=False,
+    )
+    if not keep_index:
+        rejected = rejected.reset_index(drop=True)
+    return valid, rejected
+
+
+def _keep_rows(
+    values: np.ndarray | pa.Array, keep: pa.Array | None, good: np.ndarray, name: str, index
+) -> pd.Series:
+    """The good rows of one clean column, in its final dtype (text stays Arrow-backed)."""
+    if isinstance(values, np.ndarray):
+        kept = values[good] if keep is not None else values
+        if FIELDS_BY_NAME[name].kind == "int":
+            kept = kept.astype("int64")
+        return pd.Series(kept, index=index, copy=False)
+    kept = values.filter(keep) if keep is not None else values
+    return kept.to_pandas().astype("str").set_axis(index)
+
+
+def _as_text(column: pd.Series) -> pd.Series:
+    """Stripped text (missing values stay missing); non-text objects count as missing."""
+    if pd.api.types.is_object_dtype(column.dtype):
+        column = column.where(column.map(lambda v: isinstance(v, str)), None)
+    return column.astype("str").str.strip()
+
+
+def _as_numbers(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(float64 values with NaN where not a number, mask of cells that were empty)."""
+    dtype = column.dtype
+    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+        values = column.to_numpy(dtype="float64", na_value=np.nan)
+        return values, np.isnan(values)
+    absent = column.isna().to_numpy()
+    if pd.api.types.is_object_dtype(dtype):
+        # bool is a number to Python; a dict or list is nothing a CSV cell can hold.
+        column = column.map(
+            lambda v: v if isinstance(v, str | int | float) and not isinstance(v, bool) else None
+        )
+    else:
+        column = column.astype("str")
+    text = column.astype("str").str.strip()
+    absent = absent | (text.str.len() == 0).to_numpy(dtype=bool, na_value=True)
+    values = pd.to_numeric(text, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    return values, absent
+
+
+def _as_dates(column: pd.Series) -> tuple[pa.Array, np.ndarray]:
+    """("YYYY-MM-DD" or "" per row, mask of rows whose given date could not be read)."""
+    if pd.api.types.is_datetime64_any_dtype(column.dtype):
+        parsed = column
+        given = column.notna().to_numpy()
+    else:
+        text = _as_text(column)
+        given = (text.str.len() > 0).to_numpy(dtype=bool, na_value=False)
+        parsed = _parse_dates(text)
+    days = parsed.to_numpy(dtype="datetime64[s]", na_value=np.datetime64("NaT"))
+    unparsed = given & np.isnat(days)
+    # Few distinct days even in a million sales: format each once, then index.
+    codes, uniques = pd.factorize(days.astype("datetime64[D]"))
+    labels = [*np.asarray(uniques).astype(str), ""]
+    codes[codes < 0] = len(labels) - 1
+    return pa.array(labels, pa.large_string()).take(pa.array(codes)), unparsed
+
+
+def _parse_dates(text: pd.Series) -> pd.Series:
+    # ISO 8601 is what the sales exports hold; anything else takes the slow, lenient path.
+    parsed = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True)
+    retry = parsed.isna() & (text.str.len() > 0).fillna(False)
+    if retry.any():
+        parsed = parsed.copy()
+        parsed[retry] = pd.to_datetime(text[retry], errors="coerce", format="mixed", utc=True)
+    return parsed.dt.tz_localize(None)

@@ -1,0 +1,134 @@
+"""The steps that follow a commit, and the BUCKET_1 moves.
+
+Every function here is idempotent: the job runs them right after a commit, and
+the next run's reconcile runs them again for the newest commits in case the
+process died halfway. Sources are only ever moved or marked, never deleted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from pymongo.collection import Collection
+
+from data_collection_and_versioning import faults
+from data_collection_and_versioning.sources import (
+    ARCHIVE_PREFIX,
+    QUARANTINE_PREFIX,
+    REASON_SUFFIX,
+    sha256_hex,
+)
+from data_collection_and_versioning.versioning import decode_id, utc_now
+from houseprice.datasets import INSTREAM_PREFIX
+from houseprice.storage import Bucket, ObjectNotFound
+
+ID_BATCH = 5_000  # ids per update: keeps each command far below Mongo's 16 MB limit
+
+Emit = Callable[[str], None]
+
+
+def mark_corrections(collection: Collection, ids: list[Any], consumed_in: str) -> int:
+    """Mark exactly these correction ids consumed; returns how many changed."""
+    changed = 0
+    for start in range(0, len(ids), ID_BATCH):
+        result = collection.update_many(
+            {"_id": {"$in": ids[start : start + ID_BATCH]}},
+            {"$set": {"consumed": True, "consumed_in": consumed_in}},
+        )
+        changed += result.modified_count
+    return changed
+
+
+def quarantine_raw(bucket: Bucket, key: str, data: bytes, reason: str) -> str:
+    """Move an unusable raw file to quarantine/<key>, with a sidecar saying why."""
+    target = QUARANTINE_PREFIX + key
+    sidecar = {"reason": reason, "detected_at": utc_now(), "sha256": sha256_hex(data)}
+    bucket.write_text(target + REASON_SUFFIX, json.dumps(sidecar, indent=2) + "\n")
+    faults.point("after_quarantine_reason")
+    bucket.write_bytes(target, data)
+    faults.point("after_quarantine_copy")
+    bucket.delete(key)
+    return target
+
+
+def archive_raw(bucket: Bucket, key: str, sha256: str, first: bool = False) -> str | None:
+    """Move a consumed raw file to archive/<key>; None if it is gone or now holds other data.
+
+    The content is checked first: a file replaced at the same key after it was
+    read is new data and stays for the next run. An archived file of the same
+    name but other content is kept too (the new one gets its hash in the name).
+    """
+    try:
+        data = bucket.read_bytes(key)
+    except ObjectNotFound:
+        return None
+    if sha256_hex(data) != sha256:
+        return None
+    target = ARCHIVE_PREFIX + key
+    try:
+        if sha256_hex(bucket.read_bytes(target)) != sha256:
+            target = f"{ARCHIVE_PREFIX}{key}.{sha256[:12]}"
+    except ObjectNotFound:
+        pass
+    bucket.write_bytes(target, data)
+    if first:
+        faults.point("after_archive_copy")
+    bucket.delete(key)
+    if first:
+        faults.point("after_archive_first_raw")
+    return target
+
+
+def finish_commit(
+    name: str,
+    record: dict[str, Any],
+    raw_bucket: Bucket,
+    raw_listing: set[str],
+    data_bucket: Bucket,
+    collection: Collection,
+    crash_points: bool = True,
+) -> dict[str, int]:
+    """Everything a commit implies: mark its corrections, archive its raw files, and
+    (for a version) delete the instream chunks it folded. Safe to repeat.
+
+    `crash_points` is off when reconcile repeats the steps of an earlier commit, so
+    an injected fault always hits the run's own commit.
+    """
+
+    def point(step: str) -> None:
+        if crash_points:
+            faults.point(step)
+
+    sources = record.get("sources", {})
+    done = {"corrections_marked": 0, "rejected_marked": 0, "archived": 0, "chunks_deleted": 0}
+
+    ids = [decode_id(entry["id"]) for entry in sources.get("corrections", [])]
+    done["corrections_marked"] = mark_corrections(collection, ids, name)
+    point("after_mark_corrections")
+    by_reason: dict[str, list[Any]] = defaultdict(list)
+    for entry in sources.get("rejected_corrections", []):
+        by_reason[entry["reason"]].append(decode_id(entry["id"]))
+    for reason, rejected_ids in by_reason.items():
+        done["rejected_marked"] += mark_corrections(collection, rejected_ids, f"rejected:{reason}")
+    point("after_mark_rejected")
+
+    files = [*sources.get("raw_files", []), *sources.get("already_consumed", [])]
+    for entry in files:
+        if entry["key"] in raw_listing:
+            first = done["archived"] == 0
+            if archive_raw(raw_bucket, entry["key"], entry["sha256"], first and crash_points):
+                done["archived"] += 1
+    point("after_archive")
+
+    folded = sources.get("instream_chunks", []) if "version" in record else []
+    for position, chunk_id in enumerate(folded):
+        data_bucket.delete(f"{INSTREAM_PREFIX}{chunk_id}.json")  # the commit marker first
+        data_bucket.delete(f"{INSTREAM_PREFIX}{chunk_id}.csv")
+        done["chunks_deleted"] += 1
+        if position == 0:
+            point("after_instream_cleanup_first")
+    point("after_instream_cleanup")
+    return done

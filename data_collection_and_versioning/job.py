@@ -1,0 +1,421 @@
+"""One run of the data job.
+
+reconcile -> read raw files and pending corrections -> validate -> drop exact
+duplicates -> write rejected rows -> commit (a version, or an instream chunk while
+fewer than BATCH_SIZE rows wait) -> mark corrections, archive raw files, delete
+folded chunks. Sources are marked or moved only after the commit that holds
+their rows; a crash anywhere leaves a state the next run's reconcile completes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from pymongo.collection import Collection
+from pymongo.errors import OperationFailure, PyMongoError
+
+from data_collection_and_versioning import faults, rows, sources
+from data_collection_and_versioning.followup import (
+    archive_raw,
+    finish_commit,
+    mark_corrections,
+    quarantine_raw,
+)
+from data_collection_and_versioning.recovery import reconcile
+from data_collection_and_versioning.versioning import (
+    DATASET_SCHEMA,
+    QUARANTINE_PREFIX,
+    RECORD_FORMAT,
+    RECORD_SCHEMA,
+    Ledger,
+    Sources,
+    commit_chunk,
+    commit_version,
+    encode_id,
+    id_key,
+    load_ledger,
+    new_run_id,
+    read_chunk,
+    utc_now,
+)
+from houseprice import mongo
+from houseprice.datasets import INSTREAM_PREFIX, SOURCE_COLUMN
+from houseprice.settings import Settings
+from houseprice.storage import Bucket, ObjectNotFound, open_bucket
+
+Emit = Callable[[str], None]
+TOP_REASONS = 5
+
+
+class JobError(RuntimeError):
+    """A failure the job can explain in one line (unreachable Mongo, unusable bucket...)."""
+
+
+@dataclass
+class Part:
+    """The new rows of one source group (a raw file, or this run's corrections)."""
+
+    table: pa.Table  # DATASET_SCHEMA
+    hashes: np.ndarray  # rows.content_hash of each row
+
+
+@dataclass
+class Run:
+    settings: Settings
+    raw_bucket: Bucket
+    data_bucket: Bucket
+    collection: Collection
+    emit: Emit
+    run_id: str = field(default_factory=new_run_id)
+    summary: dict[str, Any] = field(default_factory=dict)
+    reasons: Counter[str] = field(default_factory=Counter)
+    rejected: list[tuple[str, pd.DataFrame]] = field(default_factory=list)  # written together
+
+
+def run(settings: Settings, emit: Emit = print) -> dict[str, Any]:
+    """Run the job once; returns the summary (also what `--json` prints)."""
+    started = time.monotonic()
+    raw_bucket, data_bucket = open_buckets(settings)
+    client = mongo.connect(settings)
+    try:
+        collection = corrections_collection(client, settings)
+        job = Run(settings, raw_bucket, data_bucket, collection, emit)
+        summary = _run(job)
+    finally:
+        client.close()
+    summary["seconds"] = round(time.monotonic() - started, 3)
+    return summary
+
+
+def open_buckets(settings: Settings) -> tuple[Bucket, Bucket]:
+    try:
+        raw_bucket = open_bucket(settings.BUCKET_1)
+        data_bucket = open_bucket(settings.BUCKET_2)
+    except OSError as exc:
+        raise JobError(f"cannot open bucket: {exc}") from exc
+    if raw_bucket.url == data_bucket.url:
+        # Versioned CSVs would be read back as raw sales on the next run.
+        raise JobError(f"BUCKET_1 and BUCKET_2 must differ (both are {raw_bucket.url})")
+    return raw_bucket, data_bucket
+
+
+def corrections_collection(client, settings: Settings) -> Collection:
+    try:
+        client.admin.command("ping")
+    except PyMongoError as exc:
+        uri = settings.public()["MONGO_URI"]
+        raise JobError(f"cannot reach MongoDB at {uri}: {first_line(exc)}") from exc
+    with contextlib.suppress(OperationFailure):  # indexes only speed the query; dbapp owns them
+        mongo.ensure_indexes(client, settings)
+    return mongo.corrections(client, settings)
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).split(", Timeout:")[0]  # pymongo appends its whole topology
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+def _run(job: Run) -> dict[str, Any]:
+    s = job.summary
+    s.update(
+        ok=True,
+        run_id=job.run_id,
+        result="nothing new",
+        version=None,
+        chunk=None,
+        batch_size=job.settings.BATCH_SIZE,
+    )
+    job.emit(f"data job {job.run_id}: raw {job.raw_bucket.url} -> datasets {job.data_bucket.url}")
+
+    ledger = load_ledger(job.data_bucket)
+    recovered = reconcile(ledger, job.raw_bucket, job.data_bucket, job.collection)
+    s["recovered"] = recovered
+    if recovered:
+        job.emit(
+            "recovered: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in recovered.items())
+        )
+    faults.point("after_reconcile")
+
+    batch = Sources(run_ids=[job.run_id])
+    parts = read_raw_files(job, ledger, batch)
+    parts += read_corrections(job, ledger, batch)
+    faults.point("after_read")
+
+    pending_rows = ledger.pending_rows()
+    if not batch.consumes_anything() and pending_rows < job.settings.BATCH_SIZE:
+        s["instream_rows"] = pending_rows
+        job.emit(f"nothing new (instream holds {pending_rows} of {job.settings.BATCH_SIZE} rows)")
+        return s
+
+    pool = [read_chunk(job.data_bucket, cid) for cid in ledger.chunks]
+    pool_table = pa.concat_tables(pool) if pool else DATASET_SCHEMA.empty_table()
+    pool_hashes = rows.content_hash(pool_table.to_pandas())
+    new_table = pa.concat_tables([p.table for p in parts]) if parts else pool_table.slice(0, 0)
+    new_hashes = np.concatenate([p.hashes for p in parts]) if parts else np.empty(0, np.uint64)
+    del parts
+    dup = find_duplicates(job, batch, pool_table, pool_hashes, new_table, new_hashes)
+    new_rows = len(new_hashes) - int(dup.sum())
+    write_rejected(job, batch)
+    faults.point("after_rejected_written")
+
+    if pending_rows + new_rows >= job.settings.BATCH_SIZE:
+        table = pa.concat_tables([pool_table, new_table])
+        hashes = np.concatenate([pool_hashes, new_hashes])
+        keep = np.concatenate([np.ones(len(pool_hashes), dtype=bool), ~dup])
+        del pool_table, new_table
+        name, record = write_version(job, ledger, batch, table, hashes, keep)
+        s["instream_rows"] = 0
+        del table
+    else:
+        name, record = write_chunk(job, batch, new_table, ~dup)
+        s["instream_rows"] = pending_rows + new_rows
+        del pool_table, new_table
+
+    listing = set(job.raw_bucket.list())
+    done = finish_commit(name, record, job.raw_bucket, listing, job.data_bucket, job.collection)
+    s["followup"] = done
+    job.emit(
+        f"marked {done['corrections_marked']} corrections consumed in {name}, "
+        f"{done['rejected_marked']} rejected; archived {done['archived']} raw files"
+        + (
+            f"; deleted {done['chunks_deleted']} folded instream chunks"
+            if done["chunks_deleted"]
+            else ""
+        )
+    )
+    return s
+
+
+def read_raw_files(job: Run, ledger: Ledger, batch: Sources) -> list[Part]:
+    consumed = ledger.consumed_files()
+    seen: dict[str, str] = {}
+    parts: list[Part] = []
+    s = job.summary
+    s.update(files=[], files_quarantined=[], files_already_consumed=[])
+    for key in sources.raw_keys(job.raw_bucket.list()):
+        try:
+            data = job.raw_bucket.read_bytes(key)
+        except ObjectNotFound:
+            continue  # removed since the listing
+        digest = sources.sha256_hex(data)
+        if digest in consumed:
+            first_key, where = consumed[digest]
+            archive_raw(job.raw_bucket, key, digest)
+            s["files_already_consumed"].append({"key": key, "same_as": first_key, "in": where})
+            job.emit(f"already consumed {key} (same content as {first_key} in {where}): archived")
+            continue
+        if digest in seen:
+            batch.already_consumed.append({"key": key, "sha256": digest, "same_as": seen[digest]})
+            s["files_already_consumed"].append({"key": key, "same_as": seen[digest], "in": None})
+            job.emit(f"already consumed {key} (same content as {seen[digest]} in this run)")
+            continue
+        try:
+            raw = sources.parse_raw(key, data)
+        except sources.UnreadableFile as exc:
+            target = quarantine_raw(job.raw_bucket, key, data, str(exc))
+            s["files_quarantined"].append({"key": key, "reason": str(exc), "moved_to": target})
+            job.emit(f"quarantined {key}: {exc} (moved to {target})")
+            continue
+        del data
+        seen[digest] = key
+        entry = {
+            "key": key,
+            "sha256": digest,
+            "rows_read": raw.rows_read,
+            "rows_valid": len(raw.valid),
+            "rows_rejected": len(raw.rejected),
+            "rows_duplicate": 0,
+            "run_id": job.run_id,
+        }
+        batch.raw_files.append(entry)
+        s["files"].append(entry)
+        _rejected_file(job, batch, f"{key}.rejected.csv", raw.rejected)
+        source = pc.binary_join_element_wise(
+            f"raw:{key}:", pc.cast(pa.array(raw.lines), pa.string()), ""
+        )
+        parts.append(Part(_table(raw.valid, source), rows.content_hash(raw.valid)))
+        job.emit(
+            f"read {key}: {raw.rows_read} rows, {len(raw.valid)} valid, "
+            f"{len(raw.rejected)} rejected"
+        )
+    return parts
+
+
+def read_corrections(job: Run, ledger: Ledger, batch: Sources) -> list[Part]:
+    docs = sources.snapshot_corrections(job.collection)
+    committed = ledger.consumed_corrections()
+    late: dict[str, list[Any]] = {}
+    fresh = []
+    for doc in docs:
+        where = committed.get(id_key(encode_id(doc.get("_id"))))
+        if where is None:
+            fresh.append(doc)
+        else:
+            late.setdefault(where, []).append(doc["_id"])
+    for where, ids in late.items():  # committed earlier, marking lost: finish it now
+        mark_corrections(job.collection, ids, where)
+        job.emit(f"marked {len(ids)} corrections already committed in {where}")
+
+    corrections, valid = sources.read_corrections(fresh)
+    accepted = [c for c in corrections if c.record is not None]
+    refused = [c for c in corrections if c.record is None]
+    batch.corrections += [
+        {"id": encode_id(c.id), "request_id": c.request_id, "duplicate": False} for c in accepted
+    ]
+    batch.rejected_corrections += [
+        {"id": encode_id(c.id), "request_id": c.request_id, "reason": c.reason} for c in refused
+    ]
+    job.summary["corrections"] = {
+        "read": len(corrections),
+        "valid": len(accepted),
+        "rejected": len(refused),
+        "already_committed": sum(len(ids) for ids in late.values()),
+    }
+    if refused:
+        frame = sources.rejected_corrections_frame(corrections)
+        _rejected_file(job, batch, "corrections.rejected.csv", frame)
+    job.emit(
+        f"read {len(corrections)} pending corrections: {len(accepted)} valid, "
+        f"{len(refused)} rejected"
+    )
+    if not accepted:
+        return []
+    source = pa.array([f"correction:{c.request_id}" for c in accepted], pa.string())
+    return [Part(_table(valid, source), rows.content_hash(valid))]
+
+
+def _table(frame: pd.DataFrame, source: pa.Array) -> pa.Table:
+    table = pa.Table.from_pandas(rows.canonical(frame), schema=RECORD_SCHEMA, preserve_index=False)
+    return table.append_column(SOURCE_COLUMN, source)
+
+
+def _rejected_file(job: Run, batch: Sources, name: str, frame: pd.DataFrame) -> None:
+    """Remember rejected rows; they are written together once every source is read."""
+    if frame.empty:
+        return
+    batch.rejected += len(frame)
+    for reason in frame["reason"]:
+        job.reasons.update(str(reason).split("; "))
+    job.rejected.append((name, frame))
+
+
+def write_rejected(job: Run, batch: Sources) -> None:
+    for name, frame in job.rejected:
+        key = f"{QUARANTINE_PREFIX}{job.run_id}/{name}"
+        job.data_bucket.write_bytes(key, sources.frame_to_csv(frame))
+        batch.rejected_files.append(key)
+    job.summary["rejected"] = batch.rejected
+    job.summary["top_reasons"] = job.reasons.most_common(TOP_REASONS)
+    if batch.rejected:
+        top = "; ".join(f"{reason} ({count})" for reason, count in job.summary["top_reasons"])
+        job.emit(f"rejected {batch.rejected} rows; top reasons: {top}")
+        job.emit(f"rejected rows written to {QUARANTINE_PREFIX}{job.run_id}/")
+
+
+def find_duplicates(
+    job: Run,
+    batch: Sources,
+    pool_table: pa.Table,
+    pool_hashes: np.ndarray,
+    new_table: pa.Table,
+    new_hashes: np.ndarray,
+) -> np.ndarray:
+    """Mask of this run's rows that repeat an earlier row exactly (of this run or instream)."""
+    combined = pa.concat_tables([pool_table, new_table])
+    dup = rows.duplicate_mask(
+        pool_hashes, new_hashes, lambda pos: combined.take(pa.array(pos)).to_pandas()
+    )
+    offset = 0
+    for entry in batch.raw_files:  # parts are in the order of batch.raw_files, then corrections
+        count = int(entry["rows_valid"])
+        entry["rows_duplicate"] = int(dup[offset : offset + count].sum())
+        offset += count
+    flags = dup[offset:]
+    for entry, flag in zip(batch.corrections, flags, strict=True):
+        entry["duplicate"] = bool(flag)  # still consumed: its record is already there
+    dropped = int(dup.sum())
+    batch.duplicates_dropped += dropped
+    job.summary["duplicates_dropped"] = dropped
+    if dropped:
+        job.emit(f"deduplicated: dropped {dropped} exact duplicate rows")
+    return dup
+
+
+def write_version(
+    job: Run,
+    ledger: Ledger,
+    batch: Sources,
+    table: pa.Table,
+    hashes: np.ndarray,
+    keep: np.ndarray,
+) -> tuple[str, dict[str, Any]]:
+    """vN from the waiting instream rows plus this run's, split by content hash."""
+    version = ledger.next_version()
+    merged = Sources()
+    for chunk_id, record in ledger.chunks.items():
+        merged.add(Sources.from_record(record))
+        merged.instream_chunks.append(chunk_id)
+    merged.add(batch)
+    in_valid = rows.in_validation(hashes, job.settings.TRAIN_TEST_SPLIT)
+    in_train = keep & ~in_valid
+    in_valid &= keep
+    counts = {"train": int(in_train.sum()), "valid": int(in_valid.sum())}
+    counts["total"] = counts["train"] + counts["valid"]
+    record = {
+        "format": RECORD_FORMAT,
+        "version": version,
+        "parent": ledger.latest,
+        "created_at": utc_now(),
+        "run_id": job.run_id,
+        "rows": counts,
+        **merged.to_record(),
+        "settings": job.settings.public(),
+    }
+    commit_version(job.data_bucket, version, table, in_train, in_valid, record)
+    folded = f", folded {len(ledger.chunks)} instream chunks" if ledger.chunks else ""
+    job.emit(
+        f"wrote {version}: {counts['total']} rows ({counts['train']} train, "
+        f"{counts['valid']} valid){folded}"
+    )
+    job.summary.update(
+        result="version",
+        version=version,
+        rows_written=counts["total"],
+        train=counts["train"],
+        valid=counts["valid"],
+        folded_chunks=list(ledger.chunks),
+    )
+    return version, record
+
+
+def write_chunk(
+    job: Run, batch: Sources, table: pa.Table, keep: np.ndarray
+) -> tuple[str, dict[str, Any]]:
+    """An instream chunk with this run's rows: fewer than BATCH_SIZE rows are waiting."""
+    chunk_id = job.run_id
+    count = int(keep.sum())
+    record = {
+        "format": RECORD_FORMAT,
+        "chunk": chunk_id,
+        "created_at": utc_now(),
+        "run_id": job.run_id,
+        "rows": {"total": count},
+        **batch.to_record(),
+        "settings": job.settings.public(),
+    }
+    commit_chunk(job.data_bucket, chunk_id, table, keep, record)
+    job.emit(
+        f"wrote instream chunk {chunk_id}: {count} rows "
+        f"(below BATCH_SIZE {job.settings.BATCH_SIZE}, no new version yet)"
+    )
+    job.summary.update(result="instream", chunk=chunk_id, rows_written=count)
+    return f"{INSTREAM_PREFIX}{chunk_id}", record

@@ -1,0 +1,66 @@
+"""mlapp's Prometheus metrics (names kept from the reference system, see DESIGN.md).
+
+`experiment` is the model folder of the model that served the request (e.g.
+"linear_regression"), or "none" while no model is loaded. Under gunicorn these
+are multiprocess metrics: every gauge says how the workers' values combine.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+NO_EXPERIMENT = "none"
+
+PREDICTION_REQUESTS = Counter(
+    "prediction_requests_total",
+    "POST /predict requests by HTTP status and serving model folder",
+    ["status", "experiment"],
+)
+PREDICTION_LATENCY = Histogram(
+    "prediction_latency_seconds",
+    "Time to answer a successful POST /predict, from parsed request to response",
+    ["experiment"],
+    buckets=(0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)
+PREDICTION_ERRORS = Counter(
+    "prediction_errors_total",
+    "Failed POST /predict requests by cause (invalid_json, validation, too_large, "
+    "no_model, model_error)",
+    ["error_type", "experiment"],
+)
+ACTIVE_REQUESTS = Gauge(
+    "active_prediction_requests",
+    "POST /predict requests being answered right now",
+    multiprocess_mode="livesum",
+)
+MODEL_LOAD_TIME = Gauge(
+    "model_load_time_seconds",
+    "Seconds the last model load took (download, deserialise, warm-up)",
+    multiprocess_mode="livemax",
+)
+LAST_PREDICTION = Gauge(
+    "last_prediction_timestamp",
+    "Unix time of the last successful prediction",
+    multiprocess_mode="max",
+)
+PREDICTED_PRICE = Histogram(
+    "predicted_price_dollars",
+    "Predicted prices, in dollars",
+    buckets=(
+        100_000,
+        200_000,
+        300_000,
+        400_000,
+        500_000,
+        750_000,
+        1_000_000,
+        1_500_000,
+        2_000_000,
+        5_000_000,
+    ),
+)
+MODEL_POLL_ERRORS = Counter(
+    "model_poll_errors_total",
+    "Failed checks of the champion alias or failed model loads (the served model is kept)",
+    ["stage"],
+)

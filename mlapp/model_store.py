@@ -1,0 +1,281 @@
+"""Which model mlapp serves, and how a new champion replaces it without a restart.
+
+`ModelStore.current` holds one immutable `Served` tuple (model, predict function,
+info). A request reads that attribute once and uses the tuple it got, so it never
+mixes two versions. A new champion is downloaded, deserialised and checked in the
+background first; only then is `current` replaced, by a single assignment. A
+request in flight keeps the old tuple; the next one gets the new tuple.
+
+Each gunicorn worker owns a store and a poller thread. The thread is started by
+`ensure_started()` in the worker itself (threads do not survive fork), and a store
+notices when it finds itself in a new process and starts a fresh thread there.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from houseprice.schema import FEATURE_NAMES
+from mlapp import metrics
+from mlapp.predictor import PredictFn, build_predict
+
+log = logging.getLogger(__name__)
+
+ALIAS = "champion"
+# MLflow answers these when the registered model or its alias does not exist (yet).
+_NOT_FOUND_CODES = frozenset({"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"})
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    version: str
+    model_folder: str
+    dataset_version: str
+    run_id: str
+    loaded_at: float  # unix time the model became the served one
+    load_seconds: float
+    predictor: str  # "lean" or "standard", see mlapp.predictor
+
+    def public(self) -> dict[str, str]:
+        """The model block of every prediction response."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "model_folder": self.model_folder,
+            "dataset_version": self.dataset_version,
+            "run_id": self.run_id,
+        }
+
+
+class Served(NamedTuple):
+    model: Any
+    predict: PredictFn
+    info: ModelInfo
+    public: dict[str, str]  # info.public(), computed once rather than per request
+
+
+@dataclass(frozen=True)
+class Champion:
+    """What the alias points at: enough to decide whether to load, and to describe."""
+
+    name: str
+    version: str
+    run_id: str
+    tags: dict[str, str]
+
+
+@dataclass
+class PollStatus:
+    last_check_at: float | None = None
+    last_ok_at: float | None = None
+    last_error: str | None = None
+    champion_version: str | None = None  # None: the registry has no champion
+
+
+def find_champion(tracking_uri: str, name: str) -> Champion | None:
+    """The version the alias points at, or None when there is none. Raises if MLflow fails."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    try:
+        version = client.get_model_version_by_alias(name, ALIAS)
+    except MlflowException as exc:
+        if exc.error_code in _NOT_FOUND_CODES:
+            return None
+        raise
+    return Champion(
+        name=name, version=str(version.version), run_id=version.run_id or "", tags=version.tags
+    )
+
+
+def load_champion(tracking_uri: str, champion: Champion) -> Served:
+    """Download, deserialise and prepare one model version; raises on any failure."""
+    import mlflow
+    from mlflow.models import Model
+
+    started = time.perf_counter()
+    # By version number, not by alias: the alias may move while this runs, and the
+    # model must match the version it is reported as.
+    uri = f"models:/{champion.name}/{champion.version}"
+    with tempfile.TemporaryDirectory(prefix="mlapp-model-") as tmp:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=uri, dst_path=tmp, tracking_uri=tracking_uri, registry_uri=tracking_uri
+        )
+        model = mlflow.sklearn.load_model(local)
+        example = Model.load(local).load_input_example(local)
+    predict, kind = build_predict(model, _probe(example))
+    seconds = time.perf_counter() - started
+    info = ModelInfo(
+        name=champion.name,
+        version=champion.version,
+        model_folder=champion.tags.get("model_folder", ""),
+        dataset_version=champion.tags.get("dataset_version", ""),
+        run_id=champion.run_id,
+        loaded_at=time.time(),
+        load_seconds=round(seconds, 3),
+        predictor=kind,
+    )
+    return Served(model=model, predict=predict, info=info, public=info.public())
+
+
+def _probe(example: Any) -> np.ndarray | None:
+    """The logged input example as serving sees records: 2-D object array, schema order."""
+    try:
+        import pandas as pd
+
+        if isinstance(example, pd.DataFrame) and set(FEATURE_NAMES) <= set(example.columns):
+            return example[list(FEATURE_NAMES)].to_numpy(dtype=object)
+    except Exception:
+        log.warning("could not read the model's input example", exc_info=True)
+    return None
+
+
+class ModelStore:
+    """The served model of one process, kept in step with the registry's champion."""
+
+    def __init__(
+        self,
+        tracking_uri: str,
+        name: str,
+        poll_seconds: float,
+        first_load_wait: float,
+        find: Callable[[str, str], Champion | None] = find_champion,
+        load: Callable[[str, Champion], Served] = load_champion,
+    ) -> None:
+        self.tracking_uri = tracking_uri
+        self.name = name
+        self.poll_seconds = poll_seconds
+        self.first_load_wait = first_load_wait
+        self._find = find
+        self._load = load
+        self.current: Served | None = None
+        self.status = PollStatus()
+        self._pid: int | None = None
+        self._start_lock = threading.Lock()
+        self._check_lock = threading.Lock()
+        self._first_check = threading.Event()
+        self._stop = threading.Event()
+
+    # -- lifecycle
+
+    def ensure_started(self) -> None:
+        """Start this process's poller thread if it has none (cheap when it has)."""
+        if self._pid == os.getpid():
+            return
+        with self._start_lock:
+            if self._pid == os.getpid():
+                return
+            # After a fork the copied locks and events may be in any state: renew them.
+            self._check_lock = threading.Lock()
+            self._first_check = threading.Event()
+            self._stop = threading.Event()
+            self._pid = os.getpid()
+            threading.Thread(target=self._poll, name="mlapp-model-poller", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _poll(self) -> None:
+        stop = self._stop
+        while True:
+            self.check()
+            if stop.wait(self.poll_seconds):
+                return
+
+    # -- reading
+
+    def get(self) -> Served | None:
+        """The served model; right after start, waits (bounded) for the first load."""
+        served = self.current
+        if served is None and not self._first_check.is_set():
+            self.ensure_started()
+            self._first_check.wait(self.first_load_wait)
+            served = self.current
+        return served
+
+    def not_ready_reason(self) -> str:
+        status = self.status
+        if not self._first_check.is_set():
+            return "the model is still loading"
+        if status.last_error:
+            return f"no model loaded: {status.last_error}"
+        if status.champion_version is None:
+            return (
+                f"no model version of {self.name!r} holds the alias {ALIAS!r} yet: "
+                "train and promote a model first"
+            )
+        return "no model loaded yet"
+
+    # -- the check and the swap
+
+    def check(self) -> bool:
+        """Read the alias; if it moved, load the new version and swap. Never raises.
+
+        Returns True when a new model is now served.
+        """
+        with self._check_lock:
+            try:
+                return self._check()
+            finally:
+                self._first_check.set()
+
+    def _check(self) -> bool:
+        status = self.status
+        status.last_check_at = time.time()
+        try:
+            champion = self._find(self.tracking_uri, self.name)
+        except Exception as exc:
+            self._failed("lookup", f"cannot read the {ALIAS} alias from MLflow: {exc}")
+            return False
+        status.champion_version = champion.version if champion else None
+        served = self.current
+        if champion is None:
+            status.last_ok_at, status.last_error = time.time(), None
+            if served is not None:
+                log.warning(
+                    "alias %s of %s is gone; still serving version %s",
+                    ALIAS,
+                    self.name,
+                    served.info.version,
+                )
+            return False
+        if served is not None and served.info.version == champion.version:
+            status.last_ok_at, status.last_error = time.time(), None
+            return False
+        try:
+            new = self._load(self.tracking_uri, champion)
+        except Exception as exc:
+            self._failed("load", f"cannot load {self.name} version {champion.version}: {exc}")
+            return False
+        self.current = new  # the swap: one reference assignment
+        status.last_ok_at, status.last_error = time.time(), None
+        metrics.MODEL_LOAD_TIME.set(new.info.load_seconds)
+        log.info(
+            "serving %s version %s (model_folder=%s dataset_version=%s, %s predict, "
+            "loaded in %.2fs)",
+            new.info.name,
+            new.info.version,
+            new.info.model_folder,
+            new.info.dataset_version,
+            new.info.predictor,
+            new.info.load_seconds,
+        )
+        return True
+
+    def _failed(self, stage: str, message: str) -> None:
+        self.status.last_error = message[:500]
+        metrics.MODEL_POLL_ERRORS.labels(stage).inc()
+        served = self.current
+        keeping = f"; still serving version {served.info.version}" if served else ""
+        log.warning("%s%s", message, keeping)

@@ -1,0 +1,62 @@
+"""The lean predict function gives the model's own prices, or is not used."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.linear_model import LinearRegression
+from sklearn.pipeline import Pipeline
+
+from houseprice.features import HouseFeatures
+from houseprice.schema import FEATURE_NAMES, PRICE
+from mlapp.predictor import build_predict
+from tests.mlapp.conftest import train
+
+
+def _rows(sample: pd.DataFrame) -> np.ndarray:
+    # The shape mlapp predicts on: objects in schema order, as parsed from JSON.
+    return sample.loc[:, list(FEATURE_NAMES)].to_numpy(dtype=object)
+
+
+def test_linear_regression_folder_gets_the_lean_path_with_identical_prices(sample):
+    model = train(sample, "linear_regression")
+    rows = _rows(sample)
+    predict, kind = build_predict(model, rows[:3])
+    assert kind == "lean"
+    assert predict is not model.predict
+    np.testing.assert_allclose(predict(rows), model.predict(rows), rtol=1e-12)
+    np.testing.assert_allclose(predict(rows[7:8]), model.predict(rows[7:8]), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "regressor",
+    [
+        HistGradientBoostingRegressor(max_iter=30, random_state=0),
+        TransformedTargetRegressor(LinearRegression(), func=np.log, inverse_func=np.exp),
+    ],
+    ids=["hist_gradient_boosting", "log_target"],
+)
+def test_other_final_steps_are_unrolled_with_identical_prices(sample, regressor):
+    model = Pipeline([("features", HouseFeatures(n_hash_features=16)), ("regressor", regressor)])
+    model.fit(sample.loc[:, list(FEATURE_NAMES)], sample[PRICE.name].to_numpy(float))
+    rows = _rows(sample)
+    predict, kind = build_predict(model, rows[:3])
+    assert kind == "lean"
+    np.testing.assert_allclose(predict(rows), model.predict(rows), rtol=1e-12)
+
+
+def test_without_an_input_example_the_model_predict_is_used(sample):
+    model = train(sample, "linear_regression")
+    predict, kind = build_predict(model, None)
+    assert kind == "standard"
+    assert predict == model.predict
+
+
+def test_a_model_that_cannot_price_its_own_example_is_refused(sample):
+    model = train(sample, "linear_regression")
+    broken = _rows(sample)[:3, :10]  # columns missing: the model itself raises
+    with pytest.raises(ValueError):
+        build_predict(model, broken)

@@ -76,6 +76,9 @@ REQUIRED_COLUMNS: tuple[str, ...] = ("price", *FEATURE_NAMES)
 FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in (*FEATURES, PRICE)}
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def check_value(field: Field, value: Any) -> tuple[Any, str | None]:
     """Return (clean value, None) or (None, message) for one JSON value."""
     if field.kind == "str":
@@ -86,13 +89,18 @@ def check_value(field: Field, value: Any) -> tuple[Any, str | None]:
             return None, "must not be empty"
         if len(text) > field.max_len:
             return None, f"must be at most {field.max_len} characters"
+        if _CONTROL.search(text):
+            return None, "must not contain control characters"
         if field.pattern and not re.fullmatch(field.pattern, text):
             return None, f"must look like {field.help}"
         return text, None
     # bool is an int subclass in Python; a dict is how operator injection arrives.
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None, f"must be {field.describe()}"
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int with hundreds of digits
+        return None, f"must be {field.describe()}"
     if not math.isfinite(number):
         return None, "must be a finite number"
     if field.kind == "int":

@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -160,12 +161,15 @@ def postgres_server(workdir: Path) -> Iterator[str]:
     if pg_bin is None:
         raise RuntimeError("PostgreSQL binaries not found: apt-get install postgresql")
     workdir.mkdir(parents=True, exist_ok=True)
-    data = workdir / "pgdata"
+    pgroot = workdir
     port = free_port()
     prefix: list[str] = []
     if os.geteuid() == 0:  # initdb refuses to run as root
-        shutil.chown(workdir, "postgres", "postgres")
+        # pytest's temp dirs are root-only (0700): the postgres user needs its own.
+        pgroot = Path(tempfile.mkdtemp(prefix="houseprice-pg-"))
+        shutil.chown(pgroot, "postgres", "postgres")
         prefix = ["runuser", "-u", "postgres", "--"]
+    data = pgroot / "pgdata"
     subprocess.run(
         [
             *prefix,
@@ -190,7 +194,7 @@ def postgres_server(workdir: Path) -> Iterator[str]:
             "-p",
             str(port),
             "-k",
-            str(workdir),
+            str(pgroot),
             "-h",
             "127.0.0.1",
         ],
@@ -218,3 +222,5 @@ def postgres_server(workdir: Path) -> Iterator[str]:
         yield f"postgresql://mlflow@127.0.0.1:{port}/mlflow"
     finally:
         stop(proc)
+        if pgroot != workdir:
+            shutil.rmtree(pgroot, ignore_errors=True)

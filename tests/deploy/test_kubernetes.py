@@ -1,0 +1,350 @@
+"""k8s_ml and k8s_web: schema-valid, locked down, probed, sized, wired to what exists."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes_validate.utils import SchemaNotFoundError, validate
+
+from houseprice.settings import Settings
+from tests.deploy.conftest import (
+    KUBERNETES_VERSION,
+    ROOT,
+    by_kind,
+    containers,
+    kustomize_build,
+    pod_specs,
+)
+
+NAMESPACES = {"k8s_ml": "ml", "k8s_web": "web"}
+SECRET_TEMPLATES = {name: ROOT / name / "secret.example.yaml" for name in NAMESPACES}
+SERVICES = {"k8s_ml": {"mlapp": 8001, "mlflow": 5000}, "k8s_web": {"webapp": 8000, "dbapp": 8002}}
+
+
+@pytest.fixture(params=sorted(NAMESPACES))
+def kustomization(request) -> str:
+    return request.param
+
+
+def read_env(path: Path) -> dict[str, str]:
+    pairs = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def template_secrets(name: str) -> dict[str, dict]:
+    docs = yaml.safe_load_all(SECRET_TEMPLATES[name].read_text())
+    return {doc["metadata"]["name"]: doc for doc in docs if doc}
+
+
+def test_every_resource_validates_against_the_kubernetes_schema(rendered, kustomization) -> None:
+    resources = rendered[kustomization]
+    kinds = {r["kind"] for r in resources}
+    assert {"Namespace", "Deployment", "Service", "ConfigMap", "ServiceAccount"} <= kinds
+    for resource in resources:
+        try:
+            validate(resource, KUBERNETES_VERSION, strict=True)
+        except SchemaNotFoundError:  # pragma: no cover - would be a CRD; we use none
+            pytest.fail(f"no schema for {resource['kind']}: custom resources are not validated")
+
+
+def test_secret_templates_validate_too() -> None:
+    for name in NAMESPACES:
+        for secret in template_secrets(name).values():
+            validate(secret, KUBERNETES_VERSION, strict=True)
+
+
+def test_schema_validation_catches_a_mistake(rendered) -> None:
+    """The validator is strict: a misspelt field in a Deployment is an error."""
+    deployment = dict(by_kind(rendered["k8s_web"], "Deployment")["webapp"])
+    broken = {**deployment, "spec": {**deployment["spec"], "replica": 3}}
+    with pytest.raises(Exception, match="replica"):
+        validate(broken, KUBERNETES_VERSION, strict=True)
+
+
+def test_everything_lands_in_its_namespace(rendered, kustomization) -> None:
+    namespace = NAMESPACES[kustomization]
+    resources = rendered[kustomization]
+    assert (
+        by_kind(resources, "Namespace")[namespace]["metadata"]["labels"][
+            "pod-security.kubernetes.io/enforce"
+        ]
+        == "restricted"
+    )
+    for resource in resources:
+        if resource["kind"] != "Namespace":
+            assert resource["metadata"]["namespace"] == namespace, resource["metadata"]["name"]
+        assert resource["metadata"]["labels"]["app.kubernetes.io/part-of"] == "houseprice"
+
+
+def test_every_container_is_non_root_and_locked_down(rendered, kustomization) -> None:
+    found = 0
+    for where, pod, container in containers(rendered[kustomization]):
+        found += 1
+        pod_context = pod["securityContext"]
+        assert pod_context["runAsNonRoot"] is True, where
+        assert pod_context["runAsUser"] > 0, where
+        assert pod_context["seccompProfile"]["type"] == "RuntimeDefault", where
+        context = container["securityContext"]
+        assert context["allowPrivilegeEscalation"] is False, where
+        assert context["readOnlyRootFilesystem"] is True, where
+        assert context["capabilities"]["drop"] == ["ALL"], where
+        assert pod["automountServiceAccountToken"] is False, where
+        # Read-only root: /tmp is a volume.
+        mounts = {m["mountPath"] for m in container.get("volumeMounts", [])}
+        if container["image"].startswith("houseprice/"):
+            assert "/tmp" in mounts, where
+    assert found >= 2
+
+
+def test_every_container_has_requests_and_limits(rendered, kustomization) -> None:
+    for where, _, container in containers(rendered[kustomization]):
+        for bound in ("requests", "limits"):
+            assert {"cpu", "memory"} <= set(container["resources"][bound]), (where, bound)
+
+
+def test_every_deployment_is_probed(rendered, kustomization) -> None:
+    for name, deployment in by_kind(rendered[kustomization], "Deployment").items():
+        for container in deployment["spec"]["template"]["spec"]["containers"]:
+            liveness, readiness = container["livenessProbe"], container["readinessProbe"]
+            if name in SERVICES[kustomization] and name != "mlflow":
+                assert liveness["httpGet"]["path"] == "/health", name
+                assert readiness["httpGet"]["path"] == "/ready", name
+            else:
+                assert liveness["httpGet"]["path"] and readiness["httpGet"]["path"], name
+
+
+def test_mlflow_probes_use_the_host_check_exempt_endpoint(rendered) -> None:
+    """mlflow server answers 403 to Host headers outside --allowed-hosts, except on /health:
+    the kubelet sends the pod IP (tests/deploy/test_mlflow_image.py runs both cases)."""
+    pod = by_kind(rendered["k8s_ml"], "Deployment")["mlflow"]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"]["path"] == "/health", probe
+
+
+def test_gunicorn_services_get_their_metrics_dir_and_bind(rendered, kustomization) -> None:
+    for name, port in SERVICES[kustomization].items():
+        if name == "mlflow":
+            continue
+        pod = by_kind(rendered[kustomization], "Deployment")[name]["spec"]["template"]["spec"]
+        container = pod["containers"][0]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["BIND"] == f"0.0.0.0:{port}"
+        assert int(env["WEB_CONCURRENCY"]) >= 1
+        # A subdirectory of an emptyDir: gunicorn wipes and recreates it at start, which a
+        # mount point would refuse.
+        metrics_dir = env["PROMETHEUS_MULTIPROC_DIR"]
+        mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+        parent = str(Path(metrics_dir).parent)
+        assert parent in mounts and metrics_dir not in mounts
+        volume = next(v for v in pod["volumes"] if v["name"] == mounts[parent])
+        assert "emptyDir" in volume
+
+
+def test_images_are_names_that_kustomize_images_govern(rendered, kustomization) -> None:
+    """Manifests name images without registry or tag; an `images:` entry governs each one."""
+    directory = ROOT / kustomization
+    listed = set()
+    for path in directory.rglob("*.yaml"):
+        text = path.read_text()
+        for image in re.findall(r"^\s*image:\s*(\S+)\s*$", text, re.M):
+            assert ":" not in image and "@" not in image, (path, image)
+        if path.name == "kustomization.yaml":
+            listed |= {entry["name"] for entry in yaml.safe_load(text).get("images", [])}
+    used = {c["image"].split(":")[0] for _, _, c in containers(rendered[kustomization])}
+    assert used == listed
+
+
+def test_setting_every_image_pins_every_container(tmp_path: Path, rendered, kustomization) -> None:
+    """What `kustomize edit set image` does in the pipeline, then a build: no image left loose."""
+    import shutil
+
+    copy = tmp_path / kustomization
+    shutil.copytree(ROOT / kustomization, copy)
+    document = yaml.safe_load((copy / "kustomization.yaml").read_text())
+    wanted = {c["image"] for _, _, c in containers(rendered[kustomization])}
+    entries = {e["name"]: e for e in document["images"]}
+    for image in wanted:
+        if image.startswith("houseprice/"):
+            entries[image] = {
+                "name": image,
+                "newName": f"europe-west1-docker.pkg.dev/p/houseprice/{image.split('/')[1]}",
+                "newTag": "abc1234",
+            }
+    document["images"] = list(entries.values())
+    (copy / "kustomization.yaml").write_text(yaml.safe_dump(document))
+    for where, _, container in containers(kustomize_build(copy)):
+        image = container["image"]
+        assert re.fullmatch(r"[\w.-]+(/[\w.-]+)+:[\w.-]+", image), (where, image)
+        assert not image.startswith("houseprice/"), (where, image)
+
+
+def test_services_select_existing_pods_on_named_ports(rendered, kustomization) -> None:
+    resources = rendered[kustomization]
+    pod_labels = []
+    ports = {}
+    for resource in resources:
+        if resource["kind"] == "Deployment":
+            template = resource["spec"]["template"]
+            pod_labels.append(template["metadata"]["labels"])
+            for container in template["spec"]["containers"]:
+                for port in container.get("ports", []):
+                    ports[port["name"]] = port["containerPort"]
+    for name, service in by_kind(resources, "Service").items():
+        selector = service["spec"]["selector"]
+        assert any(selector.items() <= labels.items() for labels in pod_labels), name
+        for port in service["spec"]["ports"]:
+            assert port["targetPort"] in ports, (name, port)
+    for name, port in SERVICES[kustomization].items():
+        assert by_kind(resources, "Service")[name]["spec"]["ports"][0]["port"] == port
+
+
+def test_autoscalers_and_budgets_point_at_deployments(rendered, kustomization) -> None:
+    resources = rendered[kustomization]
+    deployments = by_kind(resources, "Deployment")
+    for name, hpa in by_kind(resources, "HorizontalPodAutoscaler").items():
+        target = deployments[hpa["spec"]["scaleTargetRef"]["name"]]
+        # A replica count in the manifest would fight the autoscaler on every apply.
+        assert "replicas" not in target["spec"], name
+        assert hpa["spec"]["minReplicas"] >= 2
+    for name, budget in by_kind(resources, "PodDisruptionBudget").items():
+        selector = budget["spec"]["selector"]["matchLabels"]
+        assert any(
+            selector.items() <= d["spec"]["template"]["metadata"]["labels"].items()
+            for d in deployments.values()
+        ), name
+
+
+def test_referenced_configmaps_secrets_and_accounts_exist(rendered, kustomization) -> None:
+    resources = rendered[kustomization]
+    configmaps = set(by_kind(resources, "ConfigMap"))
+    accounts = set(by_kind(resources, "ServiceAccount"))
+    templates = template_secrets(kustomization)
+    for where, pod in pod_specs(resources):
+        assert pod["serviceAccountName"] in accounts, where
+        for volume in pod.get("volumes", []):
+            if "configMap" in volume:
+                assert volume["configMap"]["name"] in configmaps, where
+            if "persistentVolumeClaim" in volume:
+                claim = volume["persistentVolumeClaim"]["claimName"]
+                assert claim in by_kind(resources, "PersistentVolumeClaim"), where
+        for container in pod["containers"]:
+            for source in container.get("envFrom", []):
+                assert source["configMapRef"]["name"] in configmaps, where
+            for env in container.get("env", []):
+                ref = env.get("valueFrom", {}).get("secretKeyRef")
+                if ref:
+                    # The Secret comes from the template: same name, same key.
+                    assert ref["key"] in templates[ref["name"]]["stringData"], (where, ref)
+
+
+def test_settings_are_exactly_the_configmap_plus_the_secret_keys(kustomization) -> None:
+    settings = {f.name for f in fields(Settings)}
+    config = read_env(ROOT / kustomization / "config.env")
+    secret = set(template_secrets(kustomization)["houseprice-secrets"]["stringData"])
+    assert not set(config) & secret, "a setting is both in the ConfigMap and in the Secret"
+    assert set(config) | secret == settings
+
+
+def test_configmap_values_pass_the_settings_validation(kustomization) -> None:
+    config = read_env(ROOT / kustomization / "config.env")
+    placeholders = {
+        "MONGO_URI": "mongodb+srv://user:pass@cluster.example.net/",
+        "ADMIN_TOKEN": "x" * 32,
+        "SECRET_KEY": "y" * 32,
+    }
+    settings = Settings.from_env({**config, **placeholders})
+    assert settings.MLFLOW_TRACKING_URI.startswith("http://mlflow.ml.svc.cluster.local")
+    assert all(getattr(settings, f"BUCKET_{i}").startswith("gs://") for i in (1, 2, 3))
+
+
+def test_both_namespaces_share_one_configuration(rendered) -> None:
+    ml = by_kind(rendered["k8s_ml"], "ConfigMap")
+    web = by_kind(rendered["k8s_web"], "ConfigMap")
+    (ml_name,) = [n for n in ml if n.startswith("houseprice-config-")]
+    (web_name,) = [n for n in web if n.startswith("houseprice-config-")]
+    assert ml[ml_name]["data"] == web[web_name]["data"]
+
+
+def test_service_urls_in_the_config_point_at_real_services(rendered) -> None:
+    config = read_env(ROOT / "k8s_ml" / "config.env")
+    for key, (folder, name) in {
+        "MLAPP_URL": ("k8s_ml", "mlapp"),
+        "DBAPP_URL": ("k8s_web", "dbapp"),
+        "MLFLOW_TRACKING_URI": ("k8s_ml", "mlflow"),
+    }.items():
+        service = by_kind(rendered[folder], "Service")[name]
+        port = service["spec"]["ports"][0]["port"]
+        expected = f"http://{name}.{NAMESPACES[folder]}.svc.cluster.local:{port}"
+        assert config[key] == expected
+
+
+def test_no_secret_is_rendered_or_committed(rendered) -> None:
+    for resources in rendered.values():
+        assert not [r for r in resources if r["kind"] == "Secret"]
+    for name in NAMESPACES:
+        for secret in template_secrets(name).values():
+            assert "data" not in secret
+            assert set(secret["stringData"].values()) == {"REPLACE_ME"}
+
+
+def test_no_real_looking_credentials_in_deployment_files() -> None:
+    suspicious = [
+        re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+        # A URI with a password (the templates' USER:PASSWORD and "..." placeholders aside).
+        re.compile(r"mongodb(\+srv)?://[^\s:/@]+:(?!PASSWORD@|\.\.\.@)[^\s@]+@"),
+        re.compile(r"postgres(ql)?://[^\s:/@]+:(?!PASSWORD@|\.\.\.@)[^\s@]+@"),
+        re.compile(r"\"private_key_id\""),
+        re.compile(r"AIza[0-9A-Za-z_-]{35}"),  # Google API key
+    ]
+    files = [
+        path
+        for folder in ("k8s_ml", "k8s_web", "deploy", "mlflow")
+        for path in (ROOT / folder).rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    ] + [ROOT / "cloudbuild_1.yaml", ROOT / "cloudbuild_2.yaml"]
+    for path in files:
+        text = path.read_text()
+        for pattern in suspicious:
+            assert not pattern.search(text), f"{path}: {pattern.pattern}"
+    # And the check itself recognises a leaked URI.
+    assert suspicious[1].search("MONGO_URI=mongodb+srv://app:s3cr3t@cluster0.example.net/")
+
+
+def test_workload_identity_accounts_are_annotated(rendered) -> None:
+    accounts = by_kind(rendered["k8s_ml"], "ServiceAccount")
+    domain = read_env(ROOT / "k8s_ml" / "gcp-project.env")["WORKLOAD_IDENTITY_DOMAIN"]
+    for name in ("mlflow", "data-job", "training"):
+        email = accounts[name]["metadata"]["annotations"]["iam.gke.io/gcp-service-account"]
+        assert email == f"houseprice-{name}@{domain}"
+    # The build-time ConfigMap feeding the annotations is not deployed.
+    assert "gcp-project" not in by_kind(rendered["k8s_ml"], "ConfigMap")
+    pods = dict(pod_specs(rendered["k8s_ml"]))
+    assert pods["Deployment/mlflow"]["serviceAccountName"] == "mlflow"
+    assert pods["CronJob/data-job"]["serviceAccountName"] == "data-job"
+
+
+def test_ingress_exposes_only_webapp(rendered) -> None:
+    ingresses = [r for res in rendered.values() for r in res if r["kind"] == "Ingress"]
+    assert len(ingresses) == 1
+    backend = ingresses[0]["spec"]["defaultBackend"]["service"]
+    assert backend["name"] == "webapp" and backend["port"]["name"] == "http"
+    assert ingresses[0]["metadata"]["namespace"] == "web"
+
+
+def test_cronjobs_never_overlap_themselves(rendered) -> None:
+    for name, cronjob in by_kind(rendered["k8s_ml"], "CronJob").items():
+        spec = cronjob["spec"]
+        assert spec["concurrencyPolicy"] == "Forbid", name
+        job = spec["jobTemplate"]["spec"]
+        assert (
+            job["activeDeadlineSeconds"] > 0 and job["template"]["spec"]["restartPolicy"] == "Never"
+        )

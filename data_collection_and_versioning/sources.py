@@ -202,7 +202,14 @@ def snapshot_corrections(collection: Collection) -> list[dict[str, Any]]:
         "corrected_price": 1,
         "created_at": 1,
     }
-    return list(collection.find(PENDING, projection))
+    docs = list(collection.find(PENDING, projection))
+    # Oldest first, so that of two identical corrections the first one is kept.
+    docs.sort(key=lambda d: (_sort_time(d.get("created_at")), str(d.get("request_id"))))
+    return docs
+
+
+def _sort_time(value: Any) -> str:
+    return value.isoformat() if isinstance(value, datetime | date) else ""
 
 
 def to_correction(doc: Mapping[str, Any]) -> Correction:

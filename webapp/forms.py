@@ -58,7 +58,7 @@ _PRESENTATION: dict[str, tuple[str, str, str]] = {
     "condition": ("Condition", "1 (poor) to 5 (very good)", "1"),
     "view": ("View", "0 (none) to 4 (excellent)", "1"),
     "waterfront": ("Waterfront", "on the water or not", "1"),
-    "yr_built": ("Year built", "year", "1"),
+    "yr_built": ("Year built", "a year", "1"),
     "yr_renovated": ("Year renovated", "0 if never renovated", "1"),
     "street": ("Street address", "e.g. 5003 159th Ct NE", ""),
     "city": ("City", "pick a known city or type one", ""),
@@ -86,7 +86,10 @@ def number_text(value: float | None) -> str:
 
 
 def _grouped(value: float | None) -> str:
-    return "" if value is None else f"{value:,g}" if value % 1 else f"{int(value):,}"
+    """100,000 for areas; years and small counts stay as written (1800, not 1,800)."""
+    if value is None:
+        return ""
+    return f"{int(value):,}" if value >= 10_000 and not value % 1 else number_text(value)
 
 
 def _form_field(spec: Field) -> FormField:
@@ -107,7 +110,7 @@ def _form_field(spec: Field) -> FormField:
     return FormField(
         spec.name,
         label,
-        f"{unit}; {span}",
+        unit if span in unit or " to " in unit else f"{unit}; {span}",
         "number",
         step=step,
         low=number_text(spec.low),

@@ -152,7 +152,10 @@ def _read_table(data: bytes, header: list[str]) -> tuple[pa.Table, list[tuple[in
                 read_options=pacsv.ReadOptions(use_threads=threads),
                 parse_options=pacsv.ParseOptions(invalid_row_handler=_collect(malformed)),
                 convert_options=pacsv.ConvertOptions(
-                    column_types=types, include_columns=columns, strings_can_be_null=False
+                    column_types=types,
+                    include_columns=columns,
+                    null_values=[""],  # only an empty cell is missing; "n/a" is not a number
+                    strings_can_be_null=False,
                 ),
             )
         except pa.ArrowInvalid as exc:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,7 @@ import pytest
 from deploy.gen_model_cronjobs import model_folders
 from deploy.path_filters import glob_regex, load_triggers, matches
 from tests.deploy.conftest import DOCKERFILES, ROOT, containers, tool
+from tests.support.servers import free_port
 
 BASE_IMAGE = re.compile(r"python:3\.11\.\d+-slim-bookworm")
 UID = "10001"
@@ -26,7 +30,8 @@ ENTRY_POINTS: dict[str, tuple[list[str], int | None]] = {
         [
             "sh",
             "-c",
-            'python -m houseprice.training train "$MODEL_NAME" '
+            # Train only (the CLI's train would promote too), then one promotion.
+            'python -m houseprice.training train --no-promote "$MODEL_NAME" '
             "&& exec python -m houseprice.training promote",
         ],
         None,
@@ -271,3 +276,26 @@ def test_ports_agree_with_the_manifests(rendered) -> None:
     for name, (_, port) in ENTRY_POINTS.items():
         if port is not None:
             assert ports[name] == port, name
+
+
+def test_training_command_is_accepted_by_the_training_cli(tmp_path: Path) -> None:
+    """models/Dockerfile's CMD, run as the image would (only its folder under MODELS_DIR):
+    the CLI accepts the arguments (usage errors exit 2) and stops at the unreachable MLflow,
+    without running the promotion after a failed training."""
+    (command,) = [
+        json.loads(a) for k, a in final_stage(ROOT / "models" / "Dockerfile") if k == "CMD"
+    ]
+    name = model_folders(ROOT / "models")[0]
+    shutil.copytree(ROOT / "models" / name, tmp_path / "models" / name)
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "MODEL_NAME": name,
+        "MODELS_DIR": str(tmp_path / "models"),
+        "HOUSEPRICE_DATA_DIR": str(tmp_path / "data"),
+        "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}",
+    }
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 1, done.stderr
+    assert "usage:" not in done.stderr
+    assert done.stderr.count("is unreachable") == 1, done.stderr

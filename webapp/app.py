@@ -336,7 +336,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     def http_error(exc: HTTPException):
         if exc.code and exc.code >= 500:
             count_error(f"http_{exc.code}")
-        return _error_page(exc.code or 500, exc.name, exc.description or ""), exc.code
+        # Keep what the exception says in headers (e.g. Allow on a 405), not its body type.
+        headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
+        return _error_page(exc.code or 500, exc.name, exc.description or ""), exc.code, headers
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

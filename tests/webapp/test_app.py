@@ -333,7 +333,10 @@ def test_unknown_pages_and_methods_get_html_error_pages(tmp_path):
     assert missing.status_code == 404
     assert missing.mimetype == "text/html"
     assert "Not Found" in missing.get_data(as_text=True)
-    assert client.put("/").status_code == 405
+    wrong_method = client.put("/")
+    assert wrong_method.status_code == 405
+    assert set(wrong_method.headers["Allow"].split(", ")) >= {"GET", "POST"}
+    assert wrong_method.mimetype == "text/html"
 
 
 def test_an_unexpected_error_is_a_500_page_without_a_trace(tmp_path):

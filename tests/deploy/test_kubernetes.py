@@ -348,3 +348,101 @@ def test_cronjobs_never_overlap_themselves(rendered) -> None:
         assert (
             job["activeDeadlineSeconds"] > 0 and job["template"]["spec"]["restartPolicy"] == "Never"
         )
+
+
+# ---- network policies -------------------------------------------------------------------
+
+Peer = tuple[str, dict[str, str]] | None  # (namespace, pod labels), None = outside the cluster
+
+
+def _selects(selector: dict, labels: dict[str, str]) -> bool:
+    assert "matchExpressions" not in selector, "extend the evaluator for matchExpressions"
+    return selector.get("matchLabels", {}).items() <= labels.items()
+
+
+def _peer_matches(peer: dict, source: Peer, target_namespace: str) -> bool:
+    if source is None:
+        return peer.get("ipBlock", {}).get("cidr") == "0.0.0.0/0"
+    namespace, labels = source
+    if "namespaceSelector" in peer:
+        namespace_labels = {"kubernetes.io/metadata.name": namespace}
+        if not _selects(peer["namespaceSelector"], namespace_labels):
+            return False
+    elif namespace != target_namespace:
+        return False
+    return "podSelector" not in peer or _selects(peer["podSelector"], labels)
+
+
+def connection_allowed(rendered, source: Peer, target: str, port: str) -> bool:
+    """Kubernetes NetworkPolicy ingress semantics for `source` -> pods of `target` on `port`."""
+    namespace, labels = pod_labels(rendered)[target]
+    folder = {v: k for k, v in NAMESPACES.items()}[namespace]
+    policies = [
+        p
+        for p in by_kind(rendered[folder], "NetworkPolicy").values()
+        if "Ingress" in p["spec"]["policyTypes"] and _selects(p["spec"]["podSelector"], labels)
+    ]
+    if not policies:
+        return True
+    for policy in policies:
+        for rule in policy["spec"].get("ingress", []):
+            ports = [p["port"] for p in rule.get("ports", [])]
+            if ports and port not in ports:
+                continue
+            if "from" not in rule or any(
+                _peer_matches(peer, source, namespace) for peer in rule["from"]
+            ):
+                return True
+    return False
+
+
+def pod_labels(rendered) -> dict[str, tuple[str, dict[str, str]]]:
+    """Workload name -> (namespace, its pods' labels)."""
+    found = {}
+    for folder, resources in rendered.items():
+        for resource in resources:
+            if resource["kind"] == "Deployment":
+                labels = resource["spec"]["template"]["metadata"]["labels"]
+            elif resource["kind"] == "CronJob":
+                labels = resource["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+            else:
+                continue
+            found[resource["metadata"]["name"]] = (NAMESPACES[folder], labels)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "allowed"),
+    [
+        (None, "webapp", True),  # the public page, through the load balancer
+        ("webapp", "dbapp", True),
+        ("webapp", "mlapp", True),
+        ("prometheus", "webapp", True),
+        ("prometheus", "dbapp", True),
+        ("prometheus", "mlapp", True),
+        ("mlapp", "mlflow", True),
+        ("train-linear-regression", "mlflow", True),
+        (None, "dbapp", False),
+        (None, "mlapp", False),
+        (None, "mlflow", False),
+        (None, "prometheus", False),
+        ("webapp", "mlflow", False),
+        ("dbapp", "mlapp", False),
+        ("data-job", "mlapp", False),
+        ("mlapp", "dbapp", False),
+    ],
+)
+def test_network_policies_allow_exactly_the_platform_flows(
+    rendered, source: str | None, target: str, allowed: bool
+) -> None:
+    pods = pod_labels(rendered)
+    peer = None if source is None else pods[source]
+    assert connection_allowed(rendered, peer, target, "http") is allowed
+
+
+def test_every_training_cronjob_may_reach_mlflow(rendered) -> None:
+    pods = pod_labels(rendered)
+    trainers = [name for name in pods if name.startswith("train-")]
+    assert trainers
+    for name in trainers:
+        assert connection_allowed(rendered, pods[name], "mlflow", "http"), name

@@ -375,7 +375,7 @@ def _peer_matches(peer: dict, source: Peer, target_namespace: str) -> bool:
 
 def connection_allowed(rendered, source: Peer, target: str, port: str) -> bool:
     """Kubernetes NetworkPolicy ingress semantics for `source` -> pods of `target` on `port`."""
-    namespace, labels = pod_labels(rendered)[target]
+    namespace, labels = workload_labels(rendered)[target]
     folder = {v: k for k, v in NAMESPACES.items()}[namespace]
     policies = [
         p
@@ -396,7 +396,7 @@ def connection_allowed(rendered, source: Peer, target: str, port: str) -> bool:
     return False
 
 
-def pod_labels(rendered) -> dict[str, tuple[str, dict[str, str]]]:
+def workload_labels(rendered) -> dict[str, tuple[str, dict[str, str]]]:
     """Workload name -> (namespace, its pods' labels)."""
     found = {}
     for folder, resources in rendered.items():
@@ -435,13 +435,13 @@ def pod_labels(rendered) -> dict[str, tuple[str, dict[str, str]]]:
 def test_network_policies_allow_exactly_the_platform_flows(
     rendered, source: str | None, target: str, allowed: bool
 ) -> None:
-    pods = pod_labels(rendered)
+    pods = workload_labels(rendered)
     peer = None if source is None else pods[source]
     assert connection_allowed(rendered, peer, target, "http") is allowed
 
 
 def test_every_training_cronjob_may_reach_mlflow(rendered) -> None:
-    pods = pod_labels(rendered)
+    pods = workload_labels(rendered)
     trainers = [name for name in pods if name.startswith("train-")]
     assert trainers
     for name in trainers:

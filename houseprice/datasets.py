@@ -70,7 +70,10 @@ def read_split(bucket: Bucket, version: str, split: str) -> pd.DataFrame:
     if split not in ("train", "valid"):
         raise ValueError("split must be 'train' or 'valid'")
     data = bucket.read_bytes(f"{VERSION_PREFIX}{version}/{split}.csv")
-    frame = pd.read_csv(io.BytesIO(data), dtype=_DTYPES, keep_default_na=False, na_values=[""])
+    # The pyarrow parser is several times faster on million-row splits; same result.
+    frame = pd.read_csv(
+        io.BytesIO(data), dtype=_DTYPES, keep_default_na=False, na_values=[""], engine="pyarrow"
+    )
     frame["date"] = frame["date"].fillna("")
     return frame
 

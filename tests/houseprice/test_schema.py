@@ -1,0 +1,207 @@
+"""The record contract: one record at a time (validate_features), whole frames (validate_frame)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from houseprice.schema import (
+    FEATURE_NAMES,
+    FEATURES,
+    FIELDS_BY_NAME,
+    RAW_COLUMNS,
+    REQUIRED_COLUMNS,
+    validate_features,
+    validate_frame,
+)
+from tests.conftest import SAMPLE_CSV
+
+
+@pytest.fixture(scope="module")
+def sales() -> pd.DataFrame:
+    return pd.read_csv(SAMPLE_CSV)
+
+
+def good_record() -> dict:
+    return {
+        "bedrooms": 3.0,
+        "bathrooms": 1.5,
+        "sqft_living": 1340,
+        "sqft_lot": 7912,
+        "floors": 1.5,
+        "waterfront": 0,
+        "view": 0,
+        "condition": 3,
+        "sqft_above": 1340,
+        "sqft_basement": 0,
+        "yr_built": 1955,
+        "yr_renovated": 2005,
+        "street": " 18810 Densmore Ave N ",
+        "city": "Shoreline",
+        "statezip": "WA 98133",
+        "country": "USA",
+    }
+
+
+def test_columns() -> None:
+    assert len(FEATURES) == 16
+    assert ("date", "price", *FEATURE_NAMES) == RAW_COLUMNS
+    assert "date" not in REQUIRED_COLUMNS and "price" in REQUIRED_COLUMNS
+
+
+def test_a_good_record_comes_back_clean() -> None:
+    clean, errors = validate_features(good_record())
+    assert errors == {}
+    assert list(clean) == list(FEATURE_NAMES)
+    assert clean["street"] == "18810 Densmore Ave N"
+    assert clean["sqft_living"] == 1340 and isinstance(clean["sqft_living"], int)
+    assert isinstance(clean["bedrooms"], float)
+    # Whole floats are fine for whole-number fields (JSON has one number type).
+    clean, errors = validate_features({**good_record(), "sqft_lot": 7912.0, "date": "2014-05-02"})
+    assert errors == {} and clean["sqft_lot"] == 7912
+
+
+NUMERIC = [f for f in FEATURES if f.kind != "str"]
+TEXT = [f for f in FEATURES if f.kind == "str"]
+
+
+@pytest.mark.parametrize("field", NUMERIC, ids=lambda f: f.name)
+def test_numeric_fields_check_type_and_range(field) -> None:
+    for bad in (field.low - 1, field.high + 1, "3", None, [1], True, {"$gt": 0}):
+        _, errors = validate_features({**good_record(), field.name: bad})
+        assert set(errors) == {field.name}, bad
+    for edge in (field.low, field.high):
+        if field.name == "yr_renovated" and edge == 2100:
+            continue
+        _, errors = validate_features({**good_record(), field.name: edge})
+        assert errors == {}, edge
+    _, errors = validate_features({**good_record(), field.name: math.nan})
+    assert errors == {field.name: "must be a finite number"}
+    if field.kind == "int":
+        _, errors = validate_features({**good_record(), field.name: field.low + 0.5})
+        assert errors == {field.name: "must be a whole number"}
+
+
+@pytest.mark.parametrize("field", TEXT, ids=lambda f: f.name)
+def test_text_fields_check_type_length_and_shape(field) -> None:
+    cases = [
+        (5, "must be text"),
+        ("   ", "must not be empty"),
+        ("x" * (field.max_len + 1), f"must be at most {field.max_len} characters"),
+        ({"$ne": ""}, "must be text"),
+        (True, "must be text"),
+    ]
+    for bad, message in cases:
+        _, errors = validate_features({**good_record(), field.name: bad})
+        assert errors == {field.name: message}
+
+
+def test_statezip_must_look_like_state_and_zip() -> None:
+    for bad in ("98133", "wa 98133", "WA98133", "WA 9813"):
+        _, errors = validate_features({**good_record(), "statezip": bad})
+        assert errors == {"statezip": 'must look like state and zip, e.g. "WA 98103"'}
+
+
+def test_renovation_year_is_zero_or_a_real_year() -> None:
+    for ok in (0, 1800, 2015):
+        assert validate_features({**good_record(), "yr_renovated": ok})[1] == {}
+    _, errors = validate_features({**good_record(), "yr_renovated": 1200})
+    assert errors == {"yr_renovated": "must be 0 if never renovated, else a year from 1800"}
+
+
+def test_missing_unknown_and_non_object_input() -> None:
+    record = good_record()
+    del record["city"]
+    record["bedroom"] = 3  # a typo must not pass silently
+    record["floors"] = None
+    _, errors = validate_features(record)
+    assert errors == {
+        "city": "is required",
+        "floors": "is required",
+        "bedroom": "is not a known field",
+    }
+    assert validate_features(["not", "a", "record"]) == (
+        {},
+        {"record": "must be a JSON object of house features"},
+    )
+
+
+def test_sample_frame_splits_into_valid_and_rejected(sales: pd.DataFrame) -> None:
+    valid, rejected = validate_frame(sales)
+    assert (len(valid), len(rejected)) == (3903, 44)
+    assert list(valid.columns) == list(RAW_COLUMNS)
+    assert list(rejected.columns) == [*sales.columns, "reason"]
+    assert valid.index.equals(pd.RangeIndex(3903))
+    for spec in FEATURES:
+        kind = str(valid[spec.name].dtype)
+        assert kind == {"int": "int64", "float": "float64", "str": "str"}[spec.kind]
+    assert valid["date"].iloc[0] == "2014-05-02"
+    assert set(rejected["reason"]) == {"price: must be a number from 1000 to 1000000000"}
+
+
+def test_frame_reasons_name_every_bad_field(sales: pd.DataFrame) -> None:
+    frame = sales.head(8).astype(object).copy()
+    frame.loc[0, "price"] = "abc"
+    frame.loc[1, "price"] = None
+    frame.loc[1, "bedrooms"] = -1
+    frame.loc[2, "sqft_living"] = 1500.5
+    frame.loc[3, "statezip"] = "98103"
+    frame.loc[4, "city"] = "   "
+    frame.loc[5, "date"] = "not a date"
+    frame.loc[6, "street"] = "x" * 201
+    frame.loc[7, "waterfront"] = True  # a bool is not a CSV number
+    valid, rejected = validate_frame(frame)
+    assert valid.empty
+    assert list(rejected["reason"]) == [
+        "price: not a number",
+        "price: is required; bedrooms: must be a number from 0 to 50",
+        "sqft_living: must be a whole number",
+        'statezip: must look like state and zip, e.g. "WA 98103"',
+        "city: is required",
+        "date: not a date",
+        "street: longer than 200 characters",
+        "waterfront: not a number",
+    ]
+    assert rejected.loc[0, "price"] == "abc"  # rejected rows keep what was read
+
+
+def test_text_numbers_and_dates_in_any_usual_form(sales: pd.DataFrame) -> None:
+    frame = sales.head(5).astype(str).copy()
+    frame["date"] = ["2014-05-02", "2014-05-02T13:00:00Z", "05/03/2014", "", "2014-05-04 00:00:00"]
+    frame.loc[0, "view"] = " 2 "
+    valid, rejected = validate_frame(frame)
+    assert rejected.empty
+    assert list(valid["date"]) == ["2014-05-02", "2014-05-02", "2014-05-03", "", "2014-05-04"]
+    assert valid.loc[0, "view"] == 2 and valid["view"].dtype == np.int64
+
+
+def test_date_column_is_optional_and_may_be_typed(sales: pd.DataFrame) -> None:
+    valid, _ = validate_frame(sales.head(3).drop(columns=["date"]))
+    assert list(valid["date"]) == ["", "", ""]
+    typed = sales.head(3).assign(date=pd.to_datetime(sales["date"].head(3)))
+    valid, _ = validate_frame(typed)
+    assert list(valid["date"]) == ["2014-05-02"] * 3
+
+
+def test_keep_index_tells_which_rows_were_kept(sales: pd.DataFrame) -> None:
+    frame = sales.iloc[3730:3750]
+    valid, rejected = validate_frame(frame, keep_index=True)
+    assert set(valid.index) | set(rejected.index) == set(frame.index)
+    assert set(rejected.index) == set(frame.index[frame["price"] == 0])
+
+
+def test_frame_and_record_validation_agree(sales: pd.DataFrame) -> None:
+    frame = sales.head(300).copy()
+    rng = np.random.default_rng(5)
+    for name in ("bedrooms", "sqft_lot", "yr_renovated", "condition", "floors"):
+        picks = rng.choice(len(frame), 15, replace=False)
+        spec = FIELDS_BY_NAME[name]
+        frame.loc[picks, name] = rng.choice([spec.low - 1, spec.high + 1, 1500, spec.low], 15)
+    valid, _ = validate_frame(frame, keep_index=True)
+    for position, row in frame.iterrows():
+        record = {n: row[n].item() if hasattr(row[n], "item") else row[n] for n in FEATURE_NAMES}
+        _, errors = validate_features(record)
+        assert (position in valid.index) == (not errors and row["price"] >= 1000), position

@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.get("/model")
     def model() -> Any:
-        served = store.get()
+        served = store.current
         if served is None:
             return _no_model(store)
         info = served.info
@@ -86,7 +86,8 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.get("/ready")
     def ready() -> Any:
-        served = store.get()
+        # Answers at once (probes have short timeouts); only /predict waits for a first load.
+        served = store.current
         if served is None:
             return jsonify(ready=False, reason=store.not_ready_reason()), 503
         return jsonify(ready=True, model=served.public)

@@ -179,15 +179,15 @@ def test_every_route_is_documented_in_openapi(client):
 
 def test_no_champion_gives_503_everywhere_but_health(tmp_path, mlflow_uri, app_for, records):
     client = app_for(mlapp_settings(tmp_path, mlflow_uri, model_name())).test_client()
-    ready = client.get("/ready")
-    assert ready.status_code == 503
-    assert ready.json["ready"] is False
-    assert "champion" in ready.json["reason"]
-    predict = client.post("/predict", json=records[0])
+    predict = client.post("/predict", json=records[0])  # waits for the first check
     assert predict.status_code == 503
     assert predict.json["error"] == "no model"
     assert "champion" in predict.json["message"]
     assert "price" not in predict.json
+    ready = client.get("/ready")
+    assert ready.status_code == 503
+    assert ready.json["ready"] is False
+    assert "champion" in ready.json["reason"]
     assert client.get("/model").status_code == 503
     assert client.get("/health").status_code == 200
     # Bad input is still reported as bad input.

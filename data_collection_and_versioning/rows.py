@@ -59,9 +59,11 @@ def duplicate_mask(
     mask = np.zeros(len(new_hashes), dtype=bool)
     if len(every) == 0:
         return mask
-    candidates = np.flatnonzero(pd.Series(every).duplicated(keep=False).to_numpy())
-    if len(candidates) == 0:
+    ordered = np.sort(every)
+    repeated_hashes = ordered[1:][ordered[1:] == ordered[:-1]]
+    if len(repeated_hashes) == 0:
         return mask
+    candidates = np.flatnonzero(np.isin(every, repeated_hashes))
     subset = canonical(records(candidates)).reset_index(drop=True)
     repeated = subset.duplicated(keep="first").to_numpy()
     new_positions = candidates - len(old_hashes)

@@ -126,7 +126,7 @@ def parse_raw(key: str, data: bytes) -> RawFile:
 
 
 def _header(data: bytes) -> list[str]:
-    if not data.strip():
+    if not data or data.isspace():  # isspace stops at the first other byte: no copy
         raise UnreadableFile("empty file")
     first = data[: data.find(b"\n")] if b"\n" in data else data
     try:
@@ -308,8 +308,14 @@ def _text(value: Any) -> str:
 
 
 def frame_to_csv(frame: pd.DataFrame) -> bytes:
-    """Rejected rows as CSV bytes, every cell as text (they hold whatever the input held)."""
-    table = pa.Table.from_pandas(frame.astype("str"), preserve_index=False)
+    """Rejected rows as CSV bytes. Typed columns go as they are; mixed ones as text."""
+    columns = {}
+    for name in frame.columns:
+        column = frame[name]
+        if pd.api.types.is_object_dtype(column.dtype):
+            column = column.map(lambda v: "" if v is None or v is pd.NA or v != v else str(v))
+        columns[str(name)] = column
+    table = pa.Table.from_pandas(pd.DataFrame(columns), preserve_index=False)
     sink = pa.BufferOutputStream()
     pacsv.write_csv(table, sink)
     return sink.getvalue().to_pybytes()

@@ -117,6 +117,8 @@ def test_every_deployment_is_probed(rendered, kustomization) -> None:
             if name in SERVICES[kustomization] and name != "mlflow":
                 assert liveness["httpGet"]["path"] == "/health", name
                 assert readiness["httpGet"]["path"] == "/ready", name
+                # Slow starts (imports, first model load) must not trip the liveness probe.
+                assert container["startupProbe"]["httpGet"]["path"] == "/health", name
             else:
                 assert liveness["httpGet"]["path"] and readiness["httpGet"]["path"], name
 

@@ -77,21 +77,28 @@ def register_champion(
     # skops refuses to load classes it does not know; trust exactly those in this model.
     trusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
 
-    mlflow.set_tracking_uri(mlflow_uri)
-    mlflow.set_experiment(f"stack-{model_folder}")
-    with mlflow.start_run() as run:
-        mlflow.set_tags({"model_folder": model_folder, "dataset_version": dataset_version})
-        info = mlflow.sklearn.log_model(
-            model,
-            name="model",
-            registered_model_name=registered_name,
-            input_example=features.head(3),
-            skops_trusted_types=trusted,
-            # Listing the requirements skips their inference, a subprocess that takes ~30 s.
-            pip_requirements=_requirements(),
-        )
-    version = str(info.registered_model_version)
     client = mlflow.MlflowClient(tracking_uri=mlflow_uri)
+    experiment_name = f"stack-{model_folder}"
+    found = client.get_experiment_by_name(experiment_name)
+    experiment_id = found.experiment_id if found else client.create_experiment(experiment_name)
+    # log_model needs the process-wide tracking URI; put back the caller's afterwards.
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(mlflow_uri)
+    try:
+        with mlflow.start_run(experiment_id=experiment_id) as run:
+            mlflow.set_tags({"model_folder": model_folder, "dataset_version": dataset_version})
+            info = mlflow.sklearn.log_model(
+                model,
+                name="model",
+                registered_model_name=registered_name,
+                input_example=features.head(3),
+                skops_trusted_types=trusted,
+                # Listing the requirements skips their inference, a subprocess that takes ~30 s.
+                pip_requirements=_requirements(),
+            )
+    finally:
+        mlflow.set_tracking_uri(previous)
+    version = str(info.registered_model_version)
     client.set_model_version_tag(registered_name, version, "model_folder", model_folder)
     client.set_model_version_tag(registered_name, version, "dataset_version", dataset_version)
     client.set_registered_model_alias(registered_name, CHAMPION, version)

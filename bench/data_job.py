@@ -51,7 +51,14 @@ def generate(rows: int, files: int, folder: Path, seed: int = 7) -> None:
         pacsv.write_csv(table, str(folder / f"sales_{index:03d}.csv"))
 
 
-def run_job(env: dict[str, str]) -> tuple[float, dict]:
+def child_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_job(env: dict[str, str]) -> tuple[float, float, dict]:
+    """(wall seconds, CPU seconds, summary) of one job run as a subprocess."""
+    cpu = child_cpu()
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "data_collection_and_versioning", "--json"],
@@ -64,7 +71,7 @@ def run_job(env: dict[str, str]) -> tuple[float, dict]:
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"job failed ({done.returncode}): {done.stderr.strip()}")
-    return wall, json.loads(done.stdout.strip().splitlines()[-1])
+    return wall, child_cpu() - cpu, json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def peak_rss_mb() -> float:
@@ -111,21 +118,23 @@ def main() -> None:
                     "BUCKET_1": str(raw),
                     "BUCKET_2": str(case / "bucket_2"),
                 }
-                wall, summary = run_job(env)
+                load = os.getloadavg()[0]
+                wall, cpu, summary = run_job(env)
                 peak = peak_rss_mb()
-                results.append((label, wall, peak, summary))
+                results.append((label, wall, cpu, peak, load, summary))
                 print(
-                    f"{label}: {wall:.2f}s wall, peak RSS {peak:.0f} MB, "
+                    f"{label}: {wall:.2f}s wall, {cpu:.2f}s CPU, peak RSS {peak:.0f} MB, "
                     f"wrote {summary['version']} with {summary['rows_written']:,} rows "
                     f"({summary['rejected']:,} rejected)",
                     flush=True,
                 )
-    print("\n| input | wall time | peak RSS | rows written | rejected |")
-    print("| --- | --- | --- | --- | --- |")
-    for label, wall, peak, summary in results:
+    # CPU time (user + system) depends far less than wall time on what else the machine runs.
+    print("\n| input | wall time | CPU time | peak RSS | rows written | rejected | load avg |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for label, wall, cpu, peak, load, summary in results:
         print(
-            f"| {label} | {wall:.1f} s | {peak:.0f} MB | {summary['rows_written']:,} "
-            f"| {summary['rejected']:,} |"
+            f"| {label} | {wall:.1f} s | {cpu:.1f} s | {peak:.0f} MB "
+            f"| {summary['rows_written']:,} | {summary['rejected']:,} | {load:.1f} |"
         )
 
 

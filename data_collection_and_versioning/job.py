@@ -345,8 +345,7 @@ def find_duplicates(
     dropped = int(dup.sum())
     batch.duplicates_dropped += dropped
     job.summary["duplicates_dropped"] = dropped
-    if dropped:
-        job.emit(f"deduplicated: dropped {dropped} exact duplicate rows")
+    job.emit(f"deduplicated: dropped {dropped} exact duplicate rows")
     return dup
 
 

@@ -43,6 +43,7 @@ def test_progress_lines_then_json_summary_last(make_settings) -> None:
     assert "read sales.csv: 3947 rows, 3903 valid, 44 rejected" in text
     assert "read 3 pending corrections: 3 valid, 0 rejected" in text
     assert "rejected 44 rows; top reasons: price: must be a number" in text
+    assert "deduplicated: dropped 0 exact duplicate rows" in text
     assert "wrote v1: 3906 rows" in text
     assert "Traceback" not in done.stderr
 

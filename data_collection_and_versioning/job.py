@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from pymongo import MongoClient
 from pymongo.collection import Collection
 from pymongo.errors import OperationFailure, PyMongoError
 
@@ -102,13 +103,16 @@ def open_buckets(settings: Settings) -> tuple[Bucket, Bucket]:
         data_bucket = open_bucket(settings.BUCKET_2)
     except OSError as exc:
         raise JobError(f"cannot open bucket: {exc}") from exc
-    if raw_bucket.url == data_bucket.url:
+    raw, data = raw_bucket.url.rstrip("/") + "/", data_bucket.url.rstrip("/") + "/"
+    if raw.startswith(data) or data.startswith(raw):
         # Versioned CSVs would be read back as raw sales on the next run.
-        raise JobError(f"BUCKET_1 and BUCKET_2 must differ (both are {raw_bucket.url})")
+        raise JobError(
+            f"BUCKET_1 and BUCKET_2 must not overlap ({raw_bucket.url}, {data_bucket.url})"
+        )
     return raw_bucket, data_bucket
 
 
-def corrections_collection(client, settings: Settings) -> Collection:
+def corrections_collection(client: MongoClient, settings: Settings) -> Collection:
     try:
         client.admin.command("ping")
     except PyMongoError as exc:

@@ -388,7 +388,10 @@ def test_reconcile_removes_what_no_commit_covers(make_settings) -> None:
     assert_exactly_once(committed_rows(bucket), expected)
 
 
-def test_buckets_must_differ(make_settings, tmp_path) -> None:
-    settings = make_settings(BUCKET_1=str(tmp_path / "same"), BUCKET_2=str(tmp_path / "same"))
-    with pytest.raises(job.JobError, match="BUCKET_1 and BUCKET_2 must differ"):
+@pytest.mark.parametrize(
+    ("raw", "data"), [("same", "same"), ("all", "all/datasets"), ("all/raw", "all")]
+)
+def test_buckets_must_not_overlap(make_settings, tmp_path, raw: str, data: str) -> None:
+    settings = make_settings(BUCKET_1=str(tmp_path / raw), BUCKET_2=str(tmp_path / data))
+    with pytest.raises(job.JobError, match="BUCKET_1 and BUCKET_2 must not overlap"):
         run(settings)

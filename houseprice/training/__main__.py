@@ -1,0 +1,5 @@
+import sys
+
+from houseprice.training.cli import main
+
+sys.exit(main())

@@ -1,0 +1,275 @@
+"""`python -m houseprice.training` (console script `houseprice-train`).
+
+    train <folder>   train one model folder if a newer dataset version exists, then promote
+    train-all        train every folder that needs it, then promote
+    promote          score the champion and every folder's newest version; move the alias
+    leaderboard      table of folders, versions, metrics and the champion
+
+Configuration comes from the environment (houseprice.settings): MLFLOW_TRACKING_URI,
+BUCKET_2, REGISTERED_MODEL_NAME; MODELS_DIR picks the model folders. Exit status is
+0 on success, 1 when anything failed (each problem reported on one line), 2 for bad
+usage or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from mlflow import MlflowClient
+
+from houseprice.datasets import NoDatasetVersion, latest_version, load_cumulative
+from houseprice.settings import Settings, SettingsError
+from houseprice.storage import open_bucket
+from houseprice.training import discovery, tracking
+from houseprice.training.leaderboard import leaderboard_rows, render
+from houseprice.training.promotion import Decision, promote
+from houseprice.training.train import Dataset, pending, train
+
+log = logging.getLogger("houseprice.training")
+
+
+class Failure(Exception):
+    """Stop the command with this one-line message."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _configure_logging(args.verbose)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return args.command(args, settings)
+    except Failure as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 1
+    except Exception as exc:  # whatever the server said, as one line rather than a traceback
+        log.debug("details", exc_info=True)
+        print(f"error: {type(exc).__name__}: {_first_line(exc)}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="houseprice-train",
+        description="Train model folders on new dataset versions and promote the best.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--models-dir",
+        type=Path,
+        default=None,
+        help="folder holding the model folders (default: $MODELS_DIR or the repository's models/)",
+    )
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    one = commands.add_parser("train", help="train one model folder, then promote")
+    one.add_argument("folder", help="model folder name, e.g. linear_regression")
+    one.add_argument("--no-promote", action="store_true", help="train and register only")
+    one.set_defaults(command=cmd_train)
+
+    every = commands.add_parser("train-all", help="train every folder that needs it, then promote")
+    every.add_argument("--no-promote", action="store_true", help="train and register only")
+    every.set_defaults(command=cmd_train_all)
+
+    again = commands.add_parser("promote", help="give the champion alias to the best model")
+    again.set_defaults(command=cmd_promote)
+
+    board = commands.add_parser("leaderboard", help="show folders, versions, metrics, champion")
+    board.add_argument("--all", action="store_true", help="every version, not the newest only")
+    board.set_defaults(command=cmd_leaderboard)
+    return parser
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("houseprice").setLevel(logging.DEBUG if verbose else logging.INFO)
+    # MLflow's own progress lines and library warnings would drown ours.
+    for name in ("mlflow", "alembic", "urllib3", "skops"):
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    if not verbose:
+        warnings.filterwarnings("ignore")
+
+
+# -- commands
+
+
+def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    job = Job(settings, args.models_dir)
+    try:
+        folder = discovery.find(args.folder, job.models_dir)
+    except (LookupError, FileNotFoundError) as exc:
+        raise Failure(str(exc)) from None
+    failures = job.train_folders([folder])
+    if not args.no_promote:
+        job.promote_if_due()
+    return 1 if failures else 0
+
+
+def cmd_train_all(args: argparse.Namespace, settings: Settings) -> int:
+    job = Job(settings, args.models_dir)
+    try:
+        folders = discovery.discover(job.models_dir)
+    except FileNotFoundError as exc:
+        raise Failure(str(exc)) from None
+    if not folders:
+        raise Failure(f"no model folders in {job.models_dir}")
+    log.info("model folders: %s", ", ".join(f.name for f in folders))
+    failures = job.train_folders(folders)
+    if not args.no_promote:
+        job.promote_if_due(folders={f.name for f in folders})
+    if failures:
+        log.error(
+            "%d of %d model folders failed: %s", len(failures), len(folders), ", ".join(failures)
+        )
+    return 1 if failures else 0
+
+
+def cmd_promote(args: argparse.Namespace, settings: Settings) -> int:
+    job = Job(settings, args.models_dir)
+    try:
+        names: set[str] | None = {f.name for f in discovery.discover(job.models_dir)}
+    except FileNotFoundError:
+        names = None  # no model folders here (a promotion-only job): judge every folder
+    job.promote(folders=names)
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace, settings: Settings) -> int:
+    job = Job(settings, args.models_dir, need_data=False)
+    rows = leaderboard_rows(job.client, job.registered, every=args.all)
+    print(render(rows) if rows else f"no versions of {job.registered} registered yet")
+    return 0
+
+
+# -- shared steps
+
+
+class Job:
+    """One command's context: a reachable MLflow, the dataset bucket, the newest version."""
+
+    def __init__(self, settings: Settings, models_dir: Path | None, need_data: bool = True):
+        tracking.configure_client_timeouts()  # before the first MLflow request
+        self.registered = settings.REGISTERED_MODEL_NAME
+        self.models_dir = (models_dir or discovery.default_models_dir()).resolve()
+        try:
+            tracking.check_reachable(settings.MLFLOW_TRACKING_URI)
+        except tracking.TrackingUnavailable as exc:
+            raise Failure(str(exc)) from None
+        uri = settings.MLFLOW_TRACKING_URI
+        self.client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        self.trained: list[str] = []
+        self._data: Dataset | None = None
+        self.bucket = open_bucket(settings.BUCKET_2)
+        self.newest = ""
+        if need_data:
+            newest = latest_version(self.bucket)
+            if newest is None:
+                raise Failure(
+                    f"no dataset version in {self.bucket.url} yet: run the data job first"
+                )
+            self.newest = newest
+            log.info("newest dataset version: %s in %s", newest, self.bucket.url)
+
+    @property
+    def data(self) -> Dataset:
+        """Cumulative rows of v1..newest, read once per command."""
+        if self._data is None:
+            try:
+                train_rows, valid_rows = load_cumulative(self.bucket, self.newest)
+            except NoDatasetVersion as exc:
+                raise Failure(str(exc)) from None
+            self._data = Dataset(self.newest, train_rows, valid_rows)
+            log.info(
+                "read v1..%s: %d training rows, %d validation rows",
+                self.newest,
+                len(train_rows),
+                len(valid_rows),
+            )
+        return self._data
+
+    def train_folders(self, folders: list[discovery.ModelFolder]) -> list[str]:
+        """Train each folder that needs it; returns the names of those that failed."""
+        commit = tracking.git_commit(self.models_dir)
+        failures: list[str] = []
+        for folder in folders:
+            try:
+                spec = discovery.load(folder)
+                if pending(self.client, self.registered, folder.name, self.newest) is None:
+                    log.info("%s: already trained on %s, nothing to do", folder.name, self.newest)
+                    continue
+                log.info("%s: training on v1..%s", folder.name, self.newest)
+                result = train(
+                    spec,
+                    self.data,
+                    client=self.client,
+                    registered_model=self.registered,
+                    commit=commit,
+                )
+            except discovery.BrokenModelFolder as exc:
+                log.error("%s", exc)
+                failures.append(folder.name)
+                continue
+            except Failure:
+                raise
+            except Exception as exc:  # report it and go on with the other folders
+                log.error(
+                    "%s: training failed: %s: %s", folder.name, type(exc).__name__, _first_line(exc)
+                )
+                failures.append(folder.name)
+                continue
+            self.trained.append(folder.name)
+            m = result.metrics
+            log.info(
+                "%s: registered %s version %s (run %s), %d rows: "
+                "MdAPE %.4f MAE %.0f RMSE %.0f R2 %.3f",
+                folder.name,
+                self.registered,
+                result.model_version,
+                result.run_id,
+                result.train_rows,
+                m["mdape"],
+                m["mae"],
+                m["rmse"],
+                m["r2"],
+            )
+        return failures
+
+    def promote_if_due(self, folders: set[str] | None = None) -> None:
+        """Promote after training, or when the champion was not judged on the newest data."""
+        champion = tracking.champion_version(self.client, self.registered)
+        judged = champion.tags.get("eval_dataset_version") if champion else None
+        if not self.trained and champion is not None and judged == self.newest:
+            log.info(
+                "champion is version %s, already judged on %s: no promotion due",
+                champion.version,
+                judged,
+            )
+            return
+        self.promote(folders)
+
+    def promote(self, folders: set[str] | None = None) -> Decision | None:
+        decision = promote(self.client, self.registered, self.data, folders=folders)
+        if decision is None:
+            log.warning("no version of %s registered yet: nothing to promote", self.registered)
+            return None
+        return decision
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:300] if lines else type(exc).__name__

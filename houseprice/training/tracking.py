@@ -1,0 +1,211 @@
+"""MLflow helpers: reachability, experiments, run bookkeeping, registry versions, the alias.
+
+Naming (one registered model is one competition):
+- experiment per model folder: "<registered model>/<folder>", e.g. "house-price/log_ridge";
+- promotion decisions: experiment "<registered model>/promotions";
+- the served model: registered model version holding the alias "champion".
+Prefixing experiments with the registered model name keeps two platforms that share
+one MLflow server (say staging and production) from reading each other's history.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import requests
+from mlflow import MlflowClient
+from mlflow.entities import ViewType
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+
+from houseprice.datasets import version_number
+from houseprice.features import TRUSTED_TYPES as FEATURE_TYPES
+
+CHAMPION = "champion"
+PROMOTIONS = "promotions"
+
+# Tags on every training run and registered version. mlapp reads model_folder and
+# dataset_version from the champion's version.
+TAG_FOLDER = "model_folder"
+TAG_DATASET = "dataset_version"
+TAG_COMMIT = "git_commit"
+
+# Types skops must trust to load the platform's pipelines. Beyond the feature
+# transformers: HistGradientBoosting's tree arrays and its categorical preprocessing
+# (a partial of check_array), and the Bunch that holds a VotingRegressor's members.
+# A model folder may add reviewed types of its own with TRUSTED_TYPES in model.py.
+SKOPS_TRUSTED_TYPES: tuple[str, ...] = (
+    *FEATURE_TYPES,
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.utils._bunch.Bunch",
+    "sklearn.utils.validation.check_array",
+    "functools.partial",
+)
+
+# MLflow's own defaults retry for minutes (120 s timeout, 7 retries with backoff); a
+# job that cannot reach its server should say so within seconds. Operators may still
+# override these in the environment.
+CLIENT_ENV_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
+}
+
+
+class TrackingUnavailable(RuntimeError):
+    """The MLflow tracking server does not answer."""
+
+
+def configure_client_timeouts() -> None:
+    for name, value in CLIENT_ENV_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+
+
+def redact(uri: str) -> str:
+    parsed = urlparse(uri)
+    return uri.replace(f":{parsed.password}@", ":***@") if parsed.password else uri
+
+
+def check_reachable(tracking_uri: str, timeout: float = 5.0) -> None:
+    """Fail fast, with the address in the message, when the server is not there."""
+    if urlparse(tracking_uri).scheme not in ("http", "https"):
+        return  # a database URI: the first query will tell
+    url = tracking_uri.rstrip("/") + "/health"
+    try:
+        response = requests.get(url, timeout=timeout)
+    except requests.RequestException as exc:
+        reason = type(exc).__name__
+        raise TrackingUnavailable(
+            f"MLflow tracking server {redact(tracking_uri)} is unreachable ({reason}); "
+            "start it or set MLFLOW_TRACKING_URI"
+        ) from None
+    if response.status_code != 200:
+        raise TrackingUnavailable(
+            f"MLflow tracking server {redact(tracking_uri)} answered {response.status_code} "
+            f"on /health (a 403 'Invalid Host header' means the server's --allowed-hosts "
+            "does not list this address)"
+        )
+
+
+def experiment_name(registered_model: str, folder: str) -> str:
+    return f"{registered_model}/{folder}"
+
+
+def ensure_experiment(client: MlflowClient, name: str) -> str:
+    """The experiment's id, creating it (or restoring it if deleted) as needed."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        try:
+            return client.create_experiment(name)
+        except MlflowException:  # created concurrently by another job
+            experiment = client.get_experiment_by_name(name)
+            if experiment is None:
+                raise
+    if experiment.lifecycle_stage == "deleted":
+        client.restore_experiment(experiment.experiment_id)
+    return experiment.experiment_id
+
+
+def trained_dataset_versions(client: MlflowClient, experiment_id: str) -> list[str]:
+    """Dataset versions of the experiment's successful runs, oldest first."""
+    seen: set[str] = set()
+    token = None
+    while True:
+        page = client.search_runs(
+            [experiment_id],
+            filter_string="attributes.status = 'FINISHED'",
+            run_view_type=ViewType.ACTIVE_ONLY,
+            max_results=1000,
+            page_token=token,
+        )
+        for run in page:
+            version = run.data.tags.get(TAG_DATASET)
+            if version:
+                seen.add(version)
+        token = page.token
+        if not token:
+            break
+    return sorted(seen, key=_version_key)
+
+
+def last_dataset_version(client: MlflowClient, experiment_id: str) -> str | None:
+    versions = trained_dataset_versions(client, experiment_id)
+    return versions[-1] if versions else None
+
+
+def _version_key(version: str) -> int:
+    try:
+        return version_number(version)
+    except ValueError:
+        return -1  # a hand-made tag: older than any real version
+
+
+def git_commit(cwd: Path | None = None) -> str:
+    """GIT_COMMIT if set (images bake it in), else `git rev-parse HEAD`, else "unknown"."""
+    commit = os.environ.get("GIT_COMMIT", "").strip()
+    if commit:
+        return commit
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else "unknown"
+
+
+def champion_version(client: MlflowClient, registered_model: str) -> ModelVersion | None:
+    """The version holding the champion alias, or None (no model or no alias yet)."""
+    try:
+        return client.get_model_version_by_alias(registered_model, CHAMPION)
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            return None
+        raise
+
+
+def model_versions(client: MlflowClient, registered_model: str) -> list[ModelVersion]:
+    """Every version of the registered model, newest first."""
+    found: list[ModelVersion] = []
+    token = None
+    while True:
+        page = client.search_model_versions(
+            f"name = '{registered_model}'", max_results=1000, page_token=token
+        )
+        found.extend(page)
+        token = page.token
+        if not token:
+            break
+    return sorted(found, key=lambda mv: int(mv.version), reverse=True)
+
+
+def latest_by_folder(
+    client: MlflowClient, registered_model: str, folders: set[str] | None = None
+) -> dict[str, ModelVersion]:
+    """The newest version of each model folder (only `folders` if given)."""
+    latest: dict[str, ModelVersion] = {}
+    for mv in model_versions(client, registered_model):
+        folder = mv.tags.get(TAG_FOLDER)
+        if folder and (folders is None or folder in folders) and folder not in latest:
+            latest[folder] = mv
+    return latest
+
+
+def version_uri(registered_model: str, version: str | int) -> str:
+    return f"models:/{registered_model}/{version}"
+
+
+def load_version(registered_model: str, version: str | int) -> Any:
+    import mlflow.sklearn
+
+    return mlflow.sklearn.load_model(version_uri(registered_model, version))

@@ -55,6 +55,9 @@ from houseprice.storage import Bucket, ObjectNotFound, open_bucket
 
 Emit = Callable[[str], None]
 TOP_REASONS = 5
+# Rows read in one run before the remaining raw files are left for the next run: a
+# backlog is drained over several runs instead of filling memory (~0.6 GB per million).
+MAX_ROWS_PER_RUN = 2_000_000
 
 
 class JobError(RuntimeError):
@@ -204,8 +207,14 @@ def read_raw_files(job: Run, ledger: Ledger, batch: Sources) -> list[Part]:
     seen: dict[str, str] = {}
     parts: list[Part] = []
     s = job.summary
-    s.update(files=[], files_quarantined=[], files_already_consumed=[])
-    for key in sources.raw_keys(job.raw_bucket.list()):
+    s.update(files=[], files_quarantined=[], files_already_consumed=[], files_waiting=0)
+    keys = sources.raw_keys(job.raw_bucket.list())
+    taken = 0
+    for position, key in enumerate(keys):
+        if taken >= MAX_ROWS_PER_RUN:  # bounded memory: the rest waits for the next run
+            s["files_waiting"] = len(keys) - position
+            job.emit(f"read {taken} rows: {len(keys) - position} more files wait for the next run")
+            break
         try:
             data = job.raw_bucket.read_bytes(key)
         except ObjectNotFound:
@@ -247,6 +256,7 @@ def read_raw_files(job: Run, ledger: Ledger, batch: Sources) -> list[Part]:
             f"raw:{key}:", pc.cast(pa.array(raw.lines), pa.string()), ""
         )
         parts.append(Part(_table(raw.valid, source), rows.content_hash(raw.valid)))
+        taken += raw.rows_read
         job.emit(
             f"read {key}: {raw.rows_read} rows, {len(raw.valid)} valid, "
             f"{len(raw.rejected)} rejected"

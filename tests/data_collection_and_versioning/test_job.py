@@ -395,3 +395,24 @@ def test_buckets_must_not_overlap(make_settings, tmp_path, raw: str, data: str) 
     settings = make_settings(BUCKET_1=str(tmp_path / raw), BUCKET_2=str(tmp_path / data))
     with pytest.raises(job.JobError, match="BUCKET_1 and BUCKET_2 must not overlap"):
         run(settings)
+
+
+def test_a_large_backlog_is_drained_over_several_runs(make_settings, monkeypatch) -> None:
+    monkeypatch.setattr(job, "MAX_ROWS_PER_RUN", 1500)
+    settings = make_settings()
+    frame = sample()
+    parts = {f"day{n}.csv": frame.iloc[n * 1000 : (n + 1) * 1000] for n in range(3)}
+    for key, part in parts.items():
+        put_raw(settings, key, part)
+
+    first, lines = run(settings)
+    assert [f["key"] for f in first["files"]] == ["day0.csv", "day1.csv"]
+    assert first["files_waiting"] == 1
+    assert any("1 more files wait for the next run" in line for line in lines)
+    assert open_bucket(settings.BUCKET_1).exists("day2.csv")
+
+    second, _ = run(settings)
+    assert [f["key"] for f in second["files"]] == ["day2.csv"]
+    assert second["files_waiting"] == 0
+    expected = set().union(*(valid_sources(key, part) for key, part in parts.items()))
+    assert_exactly_once(committed_rows(open_bucket(settings.BUCKET_2)), expected)

@@ -183,7 +183,7 @@ class Ledger:
         return found
 
     def pending_rows(self) -> int:
-        return sum(int(rec["rows"]["total"]) for rec in self.chunks.values())
+        return sum(int(rec.get("rows", {}).get("total", 0)) for rec in self.chunks.values())
 
 
 def load_ledger(bucket: Bucket) -> Ledger:
@@ -200,7 +200,9 @@ def load_ledger(bucket: Bucket) -> Ledger:
     versions = {f"v{n}": manifest for n, manifest in zip(committed, manifests, strict=True)}
     uncommitted = [k for n, keys in sorted(folders.items()) if n not in committed for k in keys]
 
-    folded_ids = {cid for m in versions.values() for cid in m["sources"]["instream_chunks"]}
+    folded_ids = {
+        cid for m in versions.values() for cid in m.get("sources", {}).get("instream_chunks", [])
+    }
     by_chunk: dict[str, set[str]] = {}
     for key in chunk_keys:
         if match := _CHUNK_FILE.fullmatch(key):

@@ -5,8 +5,11 @@ detection, finiteness) cost several times the arithmetic. mlapp has validated ea
 record already, so at load time it builds a leaner equivalent:
 
 - a Pipeline is unrolled: each step's transform, then the last step's predict;
-- a last step that is a plain linear model becomes `X @ coef_ + intercept_`, the
-  exact expression `LinearModel._decision_function` evaluates after its checks.
+- a TransformedTargetRegressor built from func/inverse_func becomes
+  inverse_func(inner predict), a VotingRegressor the weighted average of its members;
+- a plain linear model becomes `X @ coef_ + intercept_`, the exact expression
+  `LinearModel._decision_function` evaluates after its checks;
+- anything else keeps its own predict.
 
 The lean function is used only if it reproduces `model.predict` on the input
 example logged with the model; otherwise (or without an example) mlapp calls
@@ -22,8 +25,11 @@ from typing import Any
 
 import numpy as np
 import sklearn
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.ensemble import VotingRegressor
 from sklearn.linear_model._base import LinearModel, MultiOutputLinearModel
 from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
 
 log = logging.getLogger(__name__)
 
@@ -65,19 +71,74 @@ def build_predict(model: Any, probe: np.ndarray | None) -> tuple[PredictFn, str]
 
 
 def _lean_predict(model: Any) -> PredictFn | None:
-    if not isinstance(model, Pipeline):
-        return _linear(model)
-    steps = [step for _, step in model.steps]
+    lean = _lean(model)
+    return None if lean == model.predict else lean
+
+
+def _lean(estimator: Any) -> PredictFn:
+    """The estimator's predict without per-call checks, composed bottom-up.
+
+    Falls back to `estimator.predict` for anything not listed here (that part of
+    the model then runs exactly as scikit-learn runs it).
+    """
+    if isinstance(estimator, Pipeline):
+        return _pipeline(estimator) or estimator.predict
+    if isinstance(estimator, TransformedTargetRegressor):
+        return _target_transform(estimator) or estimator.predict
+    if isinstance(estimator, VotingRegressor):
+        return _voting(estimator)
+    return _linear(estimator) or estimator.predict
+
+
+def _pipeline(pipeline: Pipeline) -> PredictFn | None:
+    steps = [step for _, step in pipeline.steps]
     transforms = [step for step in steps[:-1] if step is not None and step != "passthrough"]
     final = steps[-1]
     if final is None or final == "passthrough" or not hasattr(final, "predict"):
         return None
-    last = _linear(final) or final.predict
+    last = _lean(final)
 
     def predict(X: np.ndarray) -> np.ndarray:
         for step in transforms:
             X = step.transform(X)
         return last(X)
+
+    return predict
+
+
+def _target_transform(estimator: TransformedTargetRegressor) -> PredictFn | None:
+    # Only the func/inverse_func form: then the inverse is a plain function call.
+    transformer = estimator.transformer_
+    if (
+        estimator.transformer is not None
+        or not isinstance(transformer, FunctionTransformer)
+        or transformer.inv_kw_args
+    ):
+        return None
+    inner = _lean(estimator.regressor_)
+    inverse = transformer.inverse_func
+    squeeze = estimator._training_dim == 1
+
+    def predict(X: np.ndarray) -> np.ndarray:
+        pred = inner(X)
+        out = pred.reshape(-1, 1) if pred.ndim == 1 else pred
+        if inverse is not None:
+            out = inverse(out)
+        if squeeze and out.ndim == 2 and out.shape[1] == 1:
+            out = out[:, 0]
+        return out
+
+    return predict
+
+
+def _voting(estimator: VotingRegressor) -> PredictFn:
+    members = [_lean(member) for member in estimator.estimators_]
+    weights = estimator._weights_not_none
+
+    def predict(X: np.ndarray) -> np.ndarray:
+        return np.average(
+            np.column_stack([member(X) for member in members]), axis=1, weights=weights
+        )
 
     return predict
 

@@ -9,16 +9,31 @@ from sklearn.compose import TransformedTargetRegressor
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
 
 from houseprice.features import HouseFeatures
 from houseprice.schema import FEATURE_NAMES, PRICE
 from mlapp.predictor import build_predict
+from tests.conftest import ROOT
 from tests.mlapp.conftest import train
 
 
 def _rows(sample: pd.DataFrame) -> np.ndarray:
     # The shape mlapp predicts on: objects in schema order, as parsed from JSON.
     return sample.loc[:, list(FEATURE_NAMES)].to_numpy(dtype=object)
+
+
+MODEL_FOLDERS = sorted(p.parent.name for p in (ROOT / "models").glob("[a-z0-9]*/model.py"))
+
+
+@pytest.mark.parametrize("folder", MODEL_FOLDERS)
+def test_every_model_folder_gets_a_lean_predict_with_identical_prices(sample, folder):
+    model = train(sample, folder)
+    rows = _rows(sample)
+    predict, kind = build_predict(model, rows[:3])
+    assert kind == "lean"
+    np.testing.assert_allclose(predict(rows[:500]), model.predict(rows[:500]), rtol=1e-9)
+    np.testing.assert_allclose(predict(rows[9:10]), model.predict(rows[9:10]), rtol=1e-9)
 
 
 def test_linear_regression_folder_gets_the_lean_path_with_identical_prices(sample):
@@ -45,6 +60,18 @@ def test_other_final_steps_are_unrolled_with_identical_prices(sample, regressor)
     rows = _rows(sample)
     predict, kind = build_predict(model, rows[:3])
     assert kind == "lean"
+    np.testing.assert_allclose(predict(rows), model.predict(rows), rtol=1e-12)
+
+
+def test_a_target_transformer_object_keeps_the_models_own_predict(sample):
+    model = TransformedTargetRegressor(
+        Pipeline([("features", HouseFeatures(n_hash_features=16)), ("ols", LinearRegression())]),
+        transformer=StandardScaler(),
+    )
+    model.fit(sample.loc[:, list(FEATURE_NAMES)], sample[PRICE.name].to_numpy(float))
+    rows = _rows(sample)
+    predict, kind = build_predict(model, rows[:3])
+    assert kind == "standard"
     np.testing.assert_allclose(predict(rows), model.predict(rows), rtol=1e-12)
 
 

@@ -21,7 +21,7 @@ from data_collection_and_versioning.sources import (
     REASON_SUFFIX,
     sha256_hex,
 )
-from data_collection_and_versioning.versioning import decode_id, utc_now
+from data_collection_and_versioning.versioning import decode_id, sources_of, utc_now
 from houseprice.datasets import INSTREAM_PREFIX
 from houseprice.storage import Bucket, ObjectNotFound
 
@@ -102,7 +102,7 @@ def finish_commit(
         if crash_points:
             faults.point(step)
 
-    sources = record.get("sources", {})
+    sources = sources_of(record)
     done = {"corrections_marked": 0, "rejected_marked": 0, "archived": 0, "chunks_deleted": 0}
 
     ids = [decode_id(entry["id"]) for entry in sources.get("corrections", [])]

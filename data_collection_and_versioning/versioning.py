@@ -74,6 +74,12 @@ def id_key(encoded: Any) -> str:
     return json.dumps(encoded, sort_keys=True)
 
 
+def sources_of(record: dict[str, Any]) -> dict[str, Any]:
+    """A commit record's sources; {} for a manifest some other writer made without them."""
+    found = record.get("sources")
+    return found if isinstance(found, dict) else {}
+
+
 @dataclass
 class Sources:
     """What one commit consumed. A version that folds chunks carries their sources too."""
@@ -125,7 +131,7 @@ class Sources:
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Sources:
-        src = record.get("sources", {})
+        src = sources_of(record)
         return cls(
             raw_files=list(src.get("raw_files", [])),
             already_consumed=list(src.get("already_consumed", [])),
@@ -167,7 +173,7 @@ class Ledger:
         """sha256 -> (key it was read from, where it is committed)."""
         found: dict[str, tuple[str, str]] = {}
         for name, record in self.commits():
-            for entry in record.get("sources", {}).get("raw_files", []):
+            for entry in sources_of(record).get("raw_files", []):
                 found.setdefault(entry["sha256"], (entry["key"], name))
         return found
 
@@ -175,7 +181,7 @@ class Ledger:
         """id_key(correction id) -> where it is committed (rejected ones too)."""
         found: dict[str, str] = {}
         for name, record in self.commits():
-            src = record.get("sources", {})
+            src = sources_of(record)
             for entry in src.get("corrections", []):
                 found.setdefault(id_key(entry["id"]), name)
             for entry in src.get("rejected_corrections", []):
@@ -201,7 +207,7 @@ def load_ledger(bucket: Bucket) -> Ledger:
     uncommitted = [k for n, keys in sorted(folders.items()) if n not in committed for k in keys]
 
     folded_ids = {
-        cid for m in versions.values() for cid in m.get("sources", {}).get("instream_chunks", [])
+        cid for m in versions.values() for cid in sources_of(m).get("instream_chunks", [])
     }
     by_chunk: dict[str, set[str]] = {}
     for key in chunk_keys:
@@ -232,7 +238,7 @@ def _tails(keys: list[str]) -> set[str]:
 
 
 def _runs(record: dict[str, Any]) -> list[str]:
-    return list(record.get("sources", {}).get("run_ids", []))
+    return list(sources_of(record).get("run_ids", []))
 
 
 def _read_json_many(bucket: Bucket, keys: list[str]) -> list[dict[str, Any]]:

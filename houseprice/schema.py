@@ -221,7 +221,11 @@ def validate_frame(
 
 
 def _keep_rows(
-    values: np.ndarray | pa.Array, keep: pa.Array | None, good: np.ndarray, name: str, index
+    values: np.ndarray | pa.Array,
+    keep: pa.Array | None,
+    good: np.ndarray,
+    name: str,
+    index: pd.Index,
 ) -> pd.Series:
     """The good rows of one clean column, in its final dtype (text stays Arrow-backed)."""
     if isinstance(values, np.ndarray):

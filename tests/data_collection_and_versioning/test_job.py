@@ -416,3 +416,18 @@ def test_a_large_backlog_is_drained_over_several_runs(make_settings, monkeypatch
     assert second["files_waiting"] == 0
     expected = set().union(*(valid_sources(key, part) for key, part in parts.items()))
     assert_exactly_once(committed_rows(open_bucket(settings.BUCKET_2)), expected)
+
+
+def test_versions_written_by_another_tool_are_built_upon(make_settings) -> None:
+    settings = make_settings()
+    bucket = open_bucket(settings.BUCKET_2)
+    header = ",".join(datasets.DATASET_COLUMNS) + "\n"
+    bucket.write_text("versioned/v1/train.csv", header)
+    bucket.write_text("versioned/v1/valid.csv", header)
+    bucket.write_text("versioned/v1/manifest.json", json.dumps({"version": "v1", "sources": ["x"]}))
+    put_raw(settings, "sales.csv", sample())
+
+    summary, _ = run(settings)
+
+    assert summary["version"] == "v2"
+    assert manifest(bucket, "v2")["parent"] == "v1"

@@ -265,33 +265,36 @@ def test_bad_configuration_exits_2(training_env):
 def test_console_script_on_a_postgresql_backed_server(training_env, tmp_path):
     from tests.support.servers import mlflow_server, postgres_server
 
-    with (
-        postgres_server(tmp_path / "pg") as database,
-        mlflow_server(tmp_path / "mlflow", backend_uri=database) as uri,
-    ):
-        env = training_env(tracking_uri=uri)
-        write_model(env.models_dir, "linear", LINEAR)
-        write_model(env.models_dir, "median", MEDIAN)
-        write_version(env.bucket, 1, sample_rows().iloc[:600])
-        script = str(Path(sys.executable).parent / "houseprice-train")
-        done = subprocess.run(
-            [script, "train-all"],
-            env={**os.environ, **env.env},
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert done.returncode == 0, done.stderr
-        assert "becomes the first champion" in done.stderr
-        champion = tracking.champion_version(env.client(), env.registered)
-        assert champion.tags["model_folder"] == "linear"
-        assert champion.tags["dataset_version"] == "v1"
-        again = run_cli(env.env, "train-all")
-        assert again.returncode == 0
-        assert "already trained on v1" in again.stderr
-        board = run_cli(env.env, "leaderboard")
-        assert board.returncode == 0
-        assert "champion" in next(x for x in board.stdout.splitlines() if x.startswith("linear"))
-        model = tracking.load_version(env.registered, champion.version)
-        row = sample_rows().loc[:, list(FEATURE_NAMES)].iloc[[0]]
-        assert model.predict(row.to_numpy(dtype=object))[0] == model.predict(row)[0]
+    with postgres_server(tmp_path / "pg") as database:
+        backend = database.replace("postgresql://", "postgresql+psycopg2://", 1)  # pinned driver
+        with mlflow_server(tmp_path / "mlflow", backend_uri=backend) as uri:
+            _train_against(training_env(tracking_uri=uri))
+
+
+def _train_against(env) -> None:
+    """Train, re-run and list through the console script, as an operator would."""
+    write_model(env.models_dir, "linear", LINEAR)
+    write_model(env.models_dir, "median", MEDIAN)
+    write_version(env.bucket, 1, sample_rows().iloc[:600])
+    script = str(Path(sys.executable).parent / "houseprice-train")
+    done = subprocess.run(
+        [script, "train-all"],
+        env={**os.environ, **env.env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "becomes the first champion" in done.stderr
+    champion = tracking.champion_version(env.client(), env.registered)
+    assert champion.tags["model_folder"] == "linear"
+    assert champion.tags["dataset_version"] == "v1"
+    again = run_cli(env.env, "train-all")
+    assert again.returncode == 0
+    assert "already trained on v1" in again.stderr
+    board = run_cli(env.env, "leaderboard")
+    assert board.returncode == 0
+    assert "champion" in next(x for x in board.stdout.splitlines() if x.startswith("linear"))
+    model = tracking.load_version(env.registered, champion.version)
+    row = sample_rows().loc[:, list(FEATURE_NAMES)].iloc[[0]]
+    assert model.predict(row.to_numpy(dtype=object))[0] == model.predict(row)[0]

@@ -140,7 +140,7 @@ def mlflow_server(workdir: Path, backend_uri: str | None = None) -> Iterator[str
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for_http(f"{url}/health", proc, timeout=120)
+        wait_for_http(f"{url}/health", proc, timeout=300)
         yield url
     finally:
         stop(proc)

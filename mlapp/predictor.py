@@ -4,7 +4,8 @@ For one row, scikit-learn's per-call checks (fitted-ness, estimator tags, datafr
 detection, finiteness) cost several times the arithmetic. mlapp has validated each
 record already, so at load time it builds a leaner equivalent:
 
-- a Pipeline is unrolled: each step's transform, then the last step's predict;
+- a Pipeline is unrolled: each step's transform (without the set_output wrapper
+  when the output is plain numpy anyway), then the last step's predict;
 - a TransformedTargetRegressor built from func/inverse_func becomes
   inverse_func(inner predict), a VotingRegressor the weighted average of its members;
 - a plain linear model becomes `X @ coef_ + intercept_`, the exact expression
@@ -19,6 +20,7 @@ of its features.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -30,11 +32,14 @@ from sklearn.ensemble import VotingRegressor
 from sklearn.linear_model._base import LinearModel, MultiOutputLinearModel
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils._set_output import _wrap_method_output
 
 log = logging.getLogger(__name__)
 
 PredictFn = Callable[[np.ndarray], np.ndarray]
 
+# The code of the wrapper set_output puts around transform (same for every class).
+_SET_OUTPUT_WRAPPER = _wrap_method_output(lambda self, X: X, "transform").__code__
 # Predict methods whose whole work, after input checks, is X @ coef_ + intercept_.
 _LINEAR_PREDICTS = (LinearModel.predict, MultiOutputLinearModel.predict)
 
@@ -92,18 +97,40 @@ def _lean(estimator: Any) -> PredictFn:
 
 def _pipeline(pipeline: Pipeline) -> PredictFn | None:
     steps = [step for _, step in pipeline.steps]
-    transforms = [step for step in steps[:-1] if step is not None and step != "passthrough"]
+    transforms = [
+        _transform(step) for step in steps[:-1] if step is not None and step != "passthrough"
+    ]
     final = steps[-1]
     if final is None or final == "passthrough" or not hasattr(final, "predict"):
         return None
     last = _lean(final)
 
     def predict(X: np.ndarray) -> np.ndarray:
-        for step in transforms:
-            X = step.transform(X)
+        for transform in transforms:
+            X = transform(X)
         return last(X)
 
     return predict
+
+
+def _transform(step: Any) -> PredictFn:
+    """step.transform, minus scikit-learn's set_output wrapper where it changes nothing.
+
+    The wrapper looks up the output config on every call only to hand a numpy
+    result back unchanged when the output is "default".
+    """
+    method = type(step).transform
+    inner = getattr(method, "__wrapped__", None)
+    output = getattr(step, "_sklearn_output_config", {}).get(
+        "transform", sklearn.get_config()["transform_output"]
+    )
+    if (
+        inner is None
+        or getattr(method, "__code__", None) is not _SET_OUTPUT_WRAPPER
+        or output != "default"
+    ):
+        return step.transform
+    return functools.partial(inner, step)
 
 
 def _target_transform(estimator: TransformedTargetRegressor) -> PredictFn | None:

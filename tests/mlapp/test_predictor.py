@@ -63,6 +63,16 @@ def test_other_final_steps_are_unrolled_with_identical_prices(sample, regressor)
     np.testing.assert_allclose(predict(rows), model.predict(rows), rtol=1e-12)
 
 
+def test_a_step_set_to_pandas_output_still_gives_identical_prices(sample):
+    features = HouseFeatures(n_hash_features=16).set_output(transform="pandas")
+    model = Pipeline([("features", features), ("ols", LinearRegression())])
+    model.fit(sample.loc[:, list(FEATURE_NAMES)], sample[PRICE.name].to_numpy(float))
+    rows = _rows(sample)
+    predict, kind = build_predict(model, rows[:3])
+    assert kind == "lean"
+    np.testing.assert_allclose(predict(rows), model.predict(rows), rtol=1e-12)
+
+
 def test_a_target_transformer_object_keeps_the_models_own_predict(sample):
     model = TransformedTargetRegressor(
         Pipeline([("features", HouseFeatures(n_hash_features=16)), ("ols", LinearRegression())]),

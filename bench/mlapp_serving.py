@@ -1,0 +1,436 @@
+"""Benchmark: mlapp under gunicorn against `mlflow models serve`, same model, same machine.
+
+For each model folder measured (linear_regression and hist_gradient_boosting when
+present) the model is trained on the sample dataset, logged and registered in a
+throwaway MLflow server and given the alias `champion`, exactly as the trainer does.
+Then, one server at a time on 127.0.0.1:
+
+- mlapp: `gunicorn -c mlapp/gunicorn.conf.py` with 2 sync workers, POST /predict;
+- MLflow: `mlflow models serve -m models:/<name>@champion --env-manager local`
+  (its default: one uvicorn worker), POST /invocations.
+
+Each receives one-record requests at concurrency 1, 8 and 32 for a bounded time,
+from `wrk` when installed (apt-get install wrk), else from a small keep-alive
+thread pool. Both servers get OMP_NUM_THREADS=1. Every answer is checked first
+against the model's own prediction; any non-2xx answer during a run is reported.
+
+    .venv/bin/python bench/mlapp_serving.py [--duration 10] [--write-readme]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SAMPLE = ROOT / "sample_dataset" / "house_sales_2014-05_to_06.csv"
+README = ROOT / "bench" / "README.md"
+FOLDERS = ("linear_regression", "hist_gradient_boosting")
+
+from houseprice.schema import FEATURE_NAMES, PRICE, validate_frame  # noqa: E402
+from tests.support.servers import (  # noqa: E402
+    VENV_BIN,
+    free_port,
+    mlflow_server,
+    start,
+    stop,
+    wait_for_http,
+)
+from tests.support.services import gunicorn_service  # noqa: E402
+
+COMMON_ENV = {
+    "OMP_NUM_THREADS": "1",
+    "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",
+    "LOG_LEVEL": "WARNING",  # the per-request log line is measured elsewhere; keep it quiet
+}
+
+
+@dataclass(frozen=True)
+class Result:
+    server: str
+    model: str
+    concurrency: int
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+
+# -- model registration --------------------------------------------------------------
+
+
+def register(tracking_uri: str, folder: str, sample: pd.DataFrame) -> tuple[str, Any]:
+    import mlflow
+    import mlflow.sklearn
+    import skops.io
+    from mlflow import MlflowClient
+
+    spec = importlib.util.spec_from_file_location(
+        f"bench_{folder}", ROOT / "models" / folder / "model.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    features = sample.loc[:, list(FEATURE_NAMES)]
+    model = module.build_model().fit(features, sample[PRICE.name].to_numpy(float))
+
+    name = f"bench-{folder.replace('_', '-')}"
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_experiment(f"{name}/{folder}")
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            registered_model_name=name,
+            input_example=features.head(3),
+            skops_trusted_types=skops.io.get_untrusted_types(data=skops.io.dumps(model)),
+            pip_requirements=["mlflow", "scikit-learn", "skops", "pandas"],
+        )
+    version = str(info.registered_model_version)
+    client = MlflowClient(tracking_uri=tracking_uri)
+    client.set_model_version_tag(name, version, "model_folder", folder)
+    client.set_model_version_tag(name, version, "dataset_version", "sample")
+    client.set_registered_model_alias(name, "champion", version)
+    return name, model
+
+
+# -- the two servers ------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def mlapp(tracking_uri: str, name: str, workdir: Path) -> Iterator[str]:
+    env = {
+        **COMMON_ENV,
+        "HOUSEPRICE_DATA_DIR": str(workdir / "data"),
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "REGISTERED_MODEL_NAME": name,
+        "MODEL_POLL_SECONDS": "10",
+        "HTTP_TIMEOUT_SECONDS": "60",
+    }
+    with gunicorn_service("mlapp", env, workdir, workers=2) as url:
+        deadline = time.monotonic() + 180
+        while requests.get(f"{url}/ready", timeout=60).status_code != 200:
+            if time.monotonic() > deadline:
+                raise TimeoutError("mlapp never became ready")
+            time.sleep(0.5)
+        yield url
+
+
+@contextlib.contextmanager
+def mlflow_serve(tracking_uri: str, name: str, workdir: Path) -> Iterator[str]:
+    port = free_port()
+    log = workdir / f"mlflow-serve-{name}.log"
+    proc = start(
+        [
+            str(VENV_BIN / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            f"models:/{name}@champion",
+            "--env-manager",
+            "local",
+            "--host",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        log,
+        # It runs `uvicorn` by name: the venv's bin must be on PATH.
+        env={
+            **COMMON_ENV,
+            "MLFLOW_TRACKING_URI": tracking_uri,
+            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        },
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        try:
+            wait_for_http(f"{url}/ping", proc, timeout=180)
+        except (RuntimeError, TimeoutError):
+            print(log.read_text(errors="replace")[-3000:], file=sys.stderr)
+            raise
+        yield url
+    finally:
+        stop(proc)
+
+
+# -- load generation ------------------------------------------------------------------
+
+
+def run_wrk(url: str, body: str, concurrency: int, duration: int, workdir: Path) -> dict:
+    script = workdir / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = {json.dumps(body)}\n"
+    )
+    done = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            str(min(concurrency, 2)),
+            "-c",
+            str(concurrency),
+            "-d",
+            f"{duration}s",
+            "--timeout",
+            "10s",
+            "--latency",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    out = done.stdout
+    total = int(re.search(r"(\d+) requests in ([\d.]+)(\w+)", out).group(1))
+    seconds = _seconds(*re.search(r"requests in ([\d.]+)(\w+)", out).groups())
+    latency = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.MULTILINE))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket = re.search(r"Socket errors: connect (\d+), read \d+, write (\d+), timeout (\d+)", out)
+    # Read "errors" are gunicorn's sync workers closing each connection: not failures.
+    errors = (int(non_2xx.group(1)) if non_2xx else 0) + (
+        sum(int(x) for x in socket.groups()) if socket else 0
+    )
+    return {
+        "requests": total,
+        "seconds": seconds,
+        "p50_ms": _ms(latency["50"]),
+        "p99_ms": _ms(latency["99"]),
+        "errors": errors,
+    }
+
+
+def _seconds(value: str, unit: str) -> float:
+    return float(value) * {"s": 1.0, "m": 60.0, "ms": 0.001}[unit]
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(\w+)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def run_threads(url: str, body: str, concurrency: int, duration: int, workdir: Path) -> dict:
+    """Fallback generator: one keep-alive connection per thread (reconnects when closed)."""
+    target = url.removeprefix("http://")
+    host, _, rest = target.partition("/")
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    payload = body.encode()
+    headers = {"Content-Type": "application/json"}
+    deadline = time.perf_counter() + duration
+
+    def worker() -> None:
+        mine: list[float] = []
+        conn = http.client.HTTPConnection(host, timeout=10)
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            try:
+                conn.request("POST", "/" + rest, payload, headers)
+                response = conn.getresponse()
+                response.read()
+                ok = response.status < 300
+                if response.getheader("Connection", "").lower() == "close":
+                    conn.close()
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                ok = False
+            if ok:
+                mine.append(time.perf_counter() - started)
+            else:
+                with lock:
+                    errors[0] += 1
+        with lock:
+            latencies.extend(mine)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - started
+    latencies.sort()
+
+    def pct(q: float) -> float:
+        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
+
+    return {
+        "requests": len(latencies),
+        "seconds": seconds,
+        "p50_ms": pct(0.50),
+        "p99_ms": pct(0.99),
+        "errors": errors[0],
+    }
+
+
+# -- driver ----------------------------------------------------------------------------
+
+
+def measure(
+    server: str,
+    folder: str,
+    url: str,
+    body: str,
+    levels: list[int],
+    duration: int,
+    workdir: Path,
+) -> list[Result]:
+    load = run_wrk if shutil.which("wrk") else run_threads
+    results = []
+    for concurrency in levels:
+        # A short warm-up so both servers start each level from the same state.
+        load(url, body, concurrency, 1, workdir)
+        got = load(url, body, concurrency, duration, workdir)
+        result = Result(server, folder, concurrency, **got)
+        print(
+            f"{server:8s} {folder:24s} c={concurrency:<3d} {result.rps:8.0f} req/s "
+            f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms  errors {result.errors}"
+            f"  (load avg {os.getloadavg()[0]:.1f})",
+            flush=True,
+        )
+        results.append(result)
+    return results
+
+
+def check_answers(mlapp_url: str, mlflow_url: str, record: dict, expected: float) -> None:
+    """Both servers must give the model's price before their speed means anything."""
+    ours = requests.post(f"{mlapp_url}/predict", json=record, timeout=60).json()["price"]
+    theirs = requests.post(
+        f"{mlflow_url}/invocations",
+        json={"dataframe_split": {"columns": list(FEATURE_NAMES), "data": [list(record.values())]}},
+        timeout=60,
+    ).json()["predictions"][0]
+    assert abs(ours - expected) < 0.01, (ours, expected)
+    assert abs(theirs - expected) < 0.01, (theirs, expected)
+
+
+def table(results: list[Result]) -> str:
+    lines = [
+        "| model | concurrency | mlapp req/s | mlapp p50 / p99 ms | MLflow req/s "
+        "| MLflow p50 / p99 ms | throughput ratio |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    by_key = {(r.server, r.model, r.concurrency): r for r in results}
+    for (server, model, concurrency), ours in by_key.items():
+        if server != "mlapp":
+            continue
+        theirs = by_key.get(("mlflow", model, concurrency))
+        if theirs is None:
+            continue
+        lines.append(
+            f"| {model} | {concurrency} | {ours.rps:,.0f} | {ours.p50_ms:.2f} / {ours.p99_ms:.2f} "
+            f"| {theirs.rps:,.0f} | {theirs.p50_ms:.1f} / {theirs.p99_ms:.1f} "
+            f"| {ours.rps / theirs.rps:.1f}x |"
+        )
+    return "\n".join(lines)
+
+
+def write_readme(results: list[Result], duration: int, generator: str) -> None:
+    errors = sum(r.errors for r in results)
+    section = (
+        "## Serving\n\n"
+        "`bench/mlapp_serving.py`: mlapp (gunicorn, 2 sync workers, `POST /predict`) against\n"
+        "`mlflow models serve --env-manager local` (one uvicorn worker, `POST /invocations`)\n"
+        "for the same registered champion, one server at a time on the same machine, one-record\n"
+        f"requests, {duration} s per level after a 1 s warm-up, load from {generator} on the same\n"
+        f"machine, OMP_NUM_THREADS=1 for both. Machine: {os.cpu_count()} cores, shared.\n"
+        f"Failed requests across all runs: {errors}.\n\n"
+        f"{table(results)}\n\n"
+        "Rerun: `.venv/bin/python bench/mlapp_serving.py --write-readme`.\n"
+    )
+    text = README.read_text() if README.exists() else "# Benchmarks\n"
+    pattern = re.compile(r"^## Serving\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section + "\n", text).rstrip() + "\n"
+    else:
+        text = text.rstrip() + "\n\n" + section
+    README.write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per level")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--models", nargs="+", default=list(FOLDERS))
+    parser.add_argument("--write-readme", action="store_true")
+    args = parser.parse_args()
+    folders = [f for f in args.models if (ROOT / "models" / f / "model.py").is_file()]
+    generator = "wrk" if shutil.which("wrk") else "a Python keep-alive thread pool"
+    print(f"load generator: {generator}; models: {', '.join(folders)}", flush=True)
+
+    sample, _ = validate_frame(pd.read_csv(SAMPLE))
+    record = json.loads(sample.loc[:, list(FEATURE_NAMES)].head(1).to_json(orient="records"))[0]
+    body = json.dumps(record)
+    os.environ.update(COMMON_ENV)
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
+        workdir = Path(tmp)
+        with mlflow_server(workdir / "mlflow") as tracking_uri:
+            registered = {f: register(tracking_uri, f, sample) for f in folders}
+            for folder, (name, model) in registered.items():
+                expected = float(model.predict(sample.loc[:, list(FEATURE_NAMES)].head(1))[0])
+                with mlflow_serve(tracking_uri, name, workdir) as mlflow_url:
+                    with mlapp(tracking_uri, name, workdir / f"mlapp-{folder}") as mlapp_url:
+                        check_answers(mlapp_url, mlflow_url, record, expected)
+                        results += measure(
+                            "mlapp",
+                            folder,
+                            f"{mlapp_url}/predict",
+                            body,
+                            args.concurrency,
+                            args.duration,
+                            workdir,
+                        )
+                    invocation = json.dumps(
+                        {
+                            "dataframe_split": {
+                                "columns": list(record),
+                                "data": [list(record.values())],
+                            }
+                        }
+                    )
+                    results += measure(
+                        "mlflow",
+                        folder,
+                        f"{mlflow_url}/invocations",
+                        invocation,
+                        args.concurrency,
+                        args.duration,
+                        workdir,
+                    )
+    print()
+    print(table(results))
+    if args.write_readme:
+        write_readme(results, args.duration, generator)
+        print(f"\nwritten to {README.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -60,7 +60,6 @@ from tests.support.services import gunicorn_service  # noqa: E402
 COMMON_ENV = {
     "OMP_NUM_THREADS": "1",
     "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",
-    "LOG_LEVEL": "WARNING",  # the per-request log line is measured elsewhere; keep it quiet
 }
 
 
@@ -74,6 +73,7 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
+    load: float  # 1-minute load average when the level finished
 
     @property
     def rps(self) -> float:
@@ -301,18 +301,19 @@ def measure(
     levels: list[int],
     duration: int,
     workdir: Path,
+    generator: str,
 ) -> list[Result]:
-    load = run_wrk if shutil.which("wrk") else run_threads
+    generate = run_wrk if generator == "wrk" else run_threads
     results = []
     for concurrency in levels:
         # A short warm-up so both servers start each level from the same state.
-        load(url, body, concurrency, 1, workdir)
-        got = load(url, body, concurrency, duration, workdir)
-        result = Result(server, folder, concurrency, **got)
+        generate(url, body, concurrency, 1, workdir)
+        got = generate(url, body, concurrency, duration, workdir)
+        result = Result(server, folder, concurrency, **got, load=os.getloadavg()[0])
         print(
             f"{server:8s} {folder:24s} c={concurrency:<3d} {result.rps:8.0f} req/s "
             f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms  errors {result.errors}"
-            f"  (load avg {os.getloadavg()[0]:.1f})",
+            f"  (load avg {result.load:.1f})",
             flush=True,
         )
         results.append(result)
@@ -360,7 +361,10 @@ def write_readme(results: list[Result], duration: int, generator: str) -> None:
         "`mlflow models serve --env-manager local` (one uvicorn worker, `POST /invocations`)\n"
         "for the same registered champion, one server at a time on the same machine, one-record\n"
         f"requests, {duration} s per level after a 1 s warm-up, load from {generator} on the same\n"
-        f"machine, OMP_NUM_THREADS=1 for both. Machine: {os.cpu_count()} cores, shared.\n"
+        f"machine, OMP_NUM_THREADS=1 for both, each with its default request logging (one line\n"
+        f"per request). Machine: {os.cpu_count()} cores, shared with other work (1-minute load\n"
+        f"average during the runs: {min(r.load for r in results):.1f} to "
+        f"{max(r.load for r in results):.1f}).\n"
         f"Failed requests across all runs: {errors}.\n\n"
         f"{table(results)}\n\n"
         "Rerun: `.venv/bin/python bench/mlapp_serving.py --write-readme`.\n"
@@ -379,10 +383,13 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds per level")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--models", nargs="+", default=list(FOLDERS))
+    parser.add_argument(
+        "--generator", choices=["wrk", "threads"], help="default: wrk when installed"
+    )
     parser.add_argument("--write-readme", action="store_true")
     args = parser.parse_args()
     folders = [f for f in args.models if (ROOT / "models" / f / "model.py").is_file()]
-    generator = "wrk" if shutil.which("wrk") else "a Python keep-alive thread pool"
+    generator = args.generator or ("wrk" if shutil.which("wrk") else "threads")
     print(f"load generator: {generator}; models: {', '.join(folders)}", flush=True)
 
     sample, _ = validate_frame(pd.read_csv(SAMPLE))
@@ -407,6 +414,7 @@ def main() -> None:
                             args.concurrency,
                             args.duration,
                             workdir,
+                            generator,
                         )
                     invocation = json.dumps(
                         {
@@ -424,11 +432,13 @@ def main() -> None:
                         args.concurrency,
                         args.duration,
                         workdir,
+                        generator,
                     )
     print()
     print(table(results))
     if args.write_readme:
-        write_readme(results, args.duration, generator)
+        described = "wrk" if generator == "wrk" else "a Python keep-alive thread pool"
+        write_readme(results, args.duration, described)
         print(f"\nwritten to {README.relative_to(ROOT)}")
 
 

@@ -169,7 +169,7 @@ def _predict(store: ModelStore) -> Any:
         )
     try:
         payload = json.loads(body)
-    except ValueError:  # also covers bytes that are not UTF-8
+    except (ValueError, RecursionError):  # also bytes that are not UTF-8, absurd nesting
         return _rejected(
             experiment,
             "invalid_json",

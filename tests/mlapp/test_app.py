@@ -61,8 +61,20 @@ def test_date_is_accepted_and_ignored(client, linear_v1, records):
         ({"yr_built": 1700}, "yr_built"),
         ({"bathrooms": None}, "bathrooms"),
         ({"colour": "red"}, "colour"),
+        ({"sqft_lot": 10**400}, "sqft_lot"),
+        ({"city": ["Seattle"]}, "city"),
     ],
-    ids=["operator-injection", "bool", "text-for-number", "pattern", "range", "null", "unknown"],
+    ids=[
+        "operator-injection",
+        "bool",
+        "text-for-number",
+        "pattern",
+        "range",
+        "null",
+        "unknown",
+        "huge-int",
+        "list-for-text",
+    ],
 )
 def test_bad_field_gets_422_naming_it(client, records, change, field):
     response = client.post("/predict", json={**records[0], **change})
@@ -82,8 +94,8 @@ def test_missing_fields_are_each_named(client, records):
 
 @pytest.mark.parametrize(
     "body",
-    [b"{not json", b"", b"\xff\xfe", b"42", b'"a house"', b"null", b"[]"],
-    ids=["broken", "empty", "not-utf8", "number", "string", "null", "empty-list"],
+    [b"{not json", b"", b"\xff\xfe", b"42", b'"a house"', b"null", b"[]", b"[" * 100_000],
+    ids=["broken", "empty", "not-utf8", "number", "string", "null", "empty-list", "deep"],
 )
 def test_body_that_is_not_records_gets_422(client, body):
     response = client.post("/predict", data=body, content_type="application/json")

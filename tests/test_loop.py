@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -114,12 +115,16 @@ def port_open(port: int) -> bool:
     return True
 
 
-def mlapp_pids() -> set[int]:
+def mlapp_pids(port: int) -> set[int]:
+    """PIDs of the gunicorn master and workers serving mlapp on `port` (this platform's only)."""
+    bind = f"BIND=127.0.0.1:{port}".encode()
     pids = set()
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             with contextlib.suppress(OSError):
-                if b"mlapp.app:create_app" in (proc / "cmdline").read_bytes():
+                if b"mlapp.app:create_app" in (proc / "cmdline").read_bytes() and bind in (
+                    proc / "environ"
+                ).read_bytes().split(b"\0"):
                     pids.add(int(proc.name))
     return pids
 
@@ -193,7 +198,7 @@ def predict_and_correct_in_browser(webapp: str, artifacts: Path) -> None:
                 page.get_by_label("Area above ground").fill(living)
                 page.get_by_label("Basement area").fill("0")
                 page.get_by_role("button", name="Get price").click()
-                expect(page.locator("#price")).to_have_text(r"^\$\d{1,3}(,\d{3})+$")
+                expect(page.locator("#price")).to_have_text(re.compile(r"^\$\d{1,3}(,\d{3})+$"))
                 page.screenshot(path=str(artifacts / f"loop-{number}-price.png"))
                 page.get_by_label("Correct price").fill(corrected)
                 page.get_by_role("button", name="Send correction").click()
@@ -261,7 +266,7 @@ def test_the_whole_loop(platform: Platform) -> None:
         "statezip": "WA 98103",
         "country": "USA",
     }
-    pids_before = mlapp_pids()
+    pids_before = mlapp_pids(platform.ports["mlapp"])
     assert pids_before, "mlapp's gunicorn processes were not found"
     traffic = Traffic(f"{platform.url('mlapp')}/predict", record)
     traffic.start()
@@ -328,22 +333,24 @@ def test_the_whole_loop(platform: Platform) -> None:
     assert traffic.versions[-1] == str(new_champion.version)
     if new_champion.version != first_champion.version:
         assert traffic.versions[0] == str(first_champion.version)
-    assert mlapp_pids() == pids_before
+    assert mlapp_pids(platform.ports["mlapp"]) == pids_before
 
-    # Ctrl-C stops every process.
-    platform.stop()
-    assert platform.proc is not None and platform.proc.returncode is not None
-    still_open = [name for name, port in platform.ports.items() if port_open(port)]
-    assert still_open == []
-    assert mlapp_pids() == set()
-
-    # A second start changes nothing that is already done.
+    # Remember what exists, to show that a second start changes nothing.
     runs_before = {
         f: len(
             client.search_runs([client.get_experiment_by_name(f"{REGISTERED}/{f}").experiment_id])
         )
         for f in folders
     }
+
+    # Ctrl-C stops every process.
+    platform.stop()
+    assert platform.proc is not None and platform.proc.returncode is not None
+    still_open = [name for name, port in platform.ports.items() if port_open(port)]
+    assert still_open == []
+    assert mlapp_pids(platform.ports["mlapp"]) == set()
+
+    # A second start changes nothing that is already done.
     log_size = len(platform.output())
     platform.start()
     wait_until(
@@ -361,5 +368,9 @@ def test_the_whole_loop(platform: Platform) -> None:
         for f in folders
     }
     assert runs_after == runs_before
-    summary = {"first_ready_seconds": round(first_ready, 1), "requests": dict(traffic.statuses)}
+    summary = {
+        "first_ready_seconds": round(first_ready, 1),
+        "requests": dict(traffic.statuses),
+        "champions": [first_champion.version, new_champion.version],
+    }
     (artifacts / "loop-summary.json").write_text(json.dumps(summary, indent=2))

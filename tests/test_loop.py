@@ -33,20 +33,11 @@ from houseprice.local.config import PORTS
 from houseprice.schema import validate_frame
 from houseprice.storage import open_bucket
 from houseprice.training import discovery
+from tests.support.browser import launch
 from tests.support.servers import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_dataset" / "house_sales_2014-05_to_06.csv"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 REGISTERED = "house-price"
 HOUSES = [  # (city, statezip, living area, corrected price)
     ("Bellevue", "WA 98004", "2400", "910,000"),
@@ -185,9 +176,7 @@ class Traffic(threading.Thread):
 
 def predict_and_correct_in_browser(webapp: str, artifacts: Path) -> None:
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
+        browser = launch(playwright)
         try:
             page = browser.new_page()
             for number, (city, statezip, living, corrected) in enumerate(HOUSES, 1):

@@ -39,7 +39,10 @@ lint: install
 	$(BIN)/ruff format --check .
 
 bench: install
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/data_job.py
+	$(BIN)/python bench/model_quality.py
+	$(BIN)/python bench/mlapp_serving.py
+	$(BIN)/python bench/first_prediction.py
 
 clean:
 	rm -rf .data test-artifacts .pytest_cache

@@ -1,0 +1,112 @@
+"""Time from `make up` on a fresh clone to the first successful prediction.
+
+Clones this repository (its committed HEAD) into a temporary directory, runs `make up`
+there on free ports, and polls mlapp's POST /predict until it answers 200, printing how
+long each stage took (install, services up, first champion). Then stops the platform
+with SIGINT, as Ctrl-C would.
+
+    .venv/bin/python bench/first_prediction.py            # pip's cache allowed
+    .venv/bin/python bench/first_prediction.py --no-cache # every package downloaded again
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+RECORD = {
+    "bedrooms": 3, "bathrooms": 2, "sqft_living": 1800, "sqft_lot": 6000, "floors": 1,
+    "waterfront": 0, "view": 0, "condition": 3, "sqft_above": 1800, "sqft_basement": 0,
+    "yr_built": 1990, "yr_renovated": 0, "street": "1 Main St", "city": "Seattle",
+    "statezip": "WA 98103", "country": "USA",
+}  # fmt: skip
+PORT_VARS = ("WEBAPP_PORT", "MLAPP_PORT", "DBAPP_PORT", "MLFLOW_PORT", "MONGO_PORT",
+             "PROMETHEUS_PORT")  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--no-cache", action="store_true", help="install without pip's cache")
+    parser.add_argument("--timeout", type=float, default=1200, help="give up after (s)")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="houseprice-fresh-"))
+    clone = workdir / "houseprice"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    ports = {var: free_port() for var in PORT_VARS}
+    env = {key: value for key, value in os.environ.items() if not key.startswith("VIRTUAL_ENV")}
+    env.update({var: str(port) for var, port in ports.items()})
+    env["PATH"] = os.pathsep.join(
+        p for p in env.get("PATH", "").split(os.pathsep) if ".venv" not in p
+    )
+    if args.no_cache:
+        env["PIP_NO_CACHE_DIR"] = "1"
+    log_path = workdir / "make-up.log"
+    print(f"fresh clone in {clone}; log in {log_path}", flush=True)
+
+    started = time.monotonic()
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            ["make", "up"],
+            cwd=clone,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    marks: dict[str, float] = {}
+    url = f"http://127.0.0.1:{ports['MLAPP_PORT']}/predict"
+    try:
+        while time.monotonic() - started < args.timeout:
+            if proc.poll() is not None:
+                print(log_path.read_text()[-3000:])
+                print(f"make up exited with {proc.returncode}", file=sys.stderr)
+                return 1
+            text = log_path.read_text(errors="replace")
+            if "installed" not in marks and "houseprice: starting" in text:
+                marks["installed"] = time.monotonic() - started
+            if "data job" not in marks and re.search(r"pipeline: data job done", text):
+                marks["data job"] = time.monotonic() - started
+            try:
+                reply = requests.post(url, json=RECORD, timeout=2)
+                if reply.status_code == 200:
+                    marks["first prediction"] = time.monotonic() - started
+                    price = reply.json()["price"]
+                    model = reply.json()["model"]
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(0.25)
+        else:
+            print(f"no prediction within {args.timeout:.0f}s", file=sys.stderr)
+            return 1
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+            proc.wait(60)
+    for stage, seconds in marks.items():
+        print(f"{stage:>17}: {seconds:6.1f} s")
+    print(f"first price ${price:,.0f} from {model['model_folder']} version {model['version']}")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -59,14 +59,16 @@ class Decision:
         return asdict(self)
 
 
-def score_version(registered_model: str, mv: ModelVersion, data: Dataset) -> Score:
+def score_version(
+    client: MlflowClient, registered_model: str, mv: ModelVersion, data: Dataset
+) -> Score:
     result = Score(
         version=str(mv.version),
         model_folder=mv.tags.get(tracking.TAG_FOLDER, "unknown"),
         dataset_version=mv.tags.get(tracking.TAG_DATASET, "unknown"),
     )
     try:
-        model = tracking.load_version(registered_model, mv.version)
+        model = tracking.load_version(client, registered_model, mv.version)
         result.metrics = evaluate(model, data.valid)
     except Exception as exc:  # an unloadable version cannot be served either
         result.error = f"{type(exc).__name__}: {str(exc)[:300]}"
@@ -107,7 +109,7 @@ def promote(
         if current_version == previous_version:
             _apply(client, decision)
             return decision
-        log.info("champion moved while scoring (now version %s); deciding again", current)
+        log.info("champion moved while scoring (now version %s); deciding again", current_version)
     raise RuntimeError("the champion alias kept moving while promoting; try again later")
 
 
@@ -121,8 +123,8 @@ def _decide(
     ]
     if champion_mv is None and not challengers_mv:
         return None
-    previous = score_version(registered_model, champion_mv, data) if champion_mv else None
-    challengers = [score_version(registered_model, mv, data) for mv in challengers_mv]
+    previous = score_version(client, registered_model, champion_mv, data) if champion_mv else None
+    challengers = [score_version(client, registered_model, mv, data) for mv in challengers_mv]
     challengers.sort(key=lambda s: int(s.version))
     winner = choose(previous, challengers)
     changed = winner is not None and (previous is None or winner.version != previous.version)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -205,7 +206,15 @@ def version_uri(registered_model: str, version: str | int) -> str:
     return f"models:/{registered_model}/{version}"
 
 
-def load_version(registered_model: str, version: str | int) -> Any:
+def load_version(client: MlflowClient, registered_model: str, version: str | int) -> Any:
+    """The fitted estimator of a registered version, from the client's server."""
+    import mlflow.artifacts
     import mlflow.sklearn
 
-    return mlflow.sklearn.load_model(version_uri(registered_model, version))
+    # Resolved through this client: a models:/ URI would go to the process-wide registry.
+    source = client.get_model_version_download_uri(registered_model, str(version))
+    with tempfile.TemporaryDirectory(prefix="houseprice-model-") as tmp:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=source, dst_path=tmp, tracking_uri=client.tracking_uri
+        )
+        return mlflow.sklearn.load_model(local)

@@ -33,7 +33,7 @@ def best_on_evaluation_set(env, versions) -> str:
     """Score every version ourselves on the newest cumulative validation set."""
     _, valid = load_cumulative(open_bucket(env.bucket))
     scores = {
-        mv.version: evaluate(tracking.load_version(env.registered, mv.version), valid)
+        mv.version: evaluate(tracking.load_version(env.client(), env.registered, mv.version), valid)
         for mv in versions
     }
     return min(scores, key=lambda v: (scores[v]["mdape"], scores[v]["mae"]))
@@ -141,7 +141,7 @@ def test_continuous_training_and_promotion(training_env, caplog):
     ]
 
     # The champion, loaded as mlapp loads it, predicts a NumPy object row like a DataFrame.
-    served = tracking.load_version(env.registered, champion.version)
+    served = tracking.load_version(env.client(), env.registered, champion.version)
     import mlflow.sklearn
 
     by_alias = mlflow.sklearn.load_model(f"models:/{env.registered}@champion")
@@ -295,6 +295,6 @@ def _train_against(env) -> None:
     board = run_cli(env.env, "leaderboard")
     assert board.returncode == 0
     assert "champion" in next(x for x in board.stdout.splitlines() if x.startswith("linear"))
-    model = tracking.load_version(env.registered, champion.version)
+    model = tracking.load_version(env.client(), env.registered, champion.version)
     row = sample_rows().loc[:, list(FEATURE_NAMES)].iloc[[0]]
     assert model.predict(row.to_numpy(dtype=object))[0] == model.predict(row)[0]

@@ -138,7 +138,7 @@ def test_a_type_skops_does_not_trust_is_a_broken_folder(training_env):
         train(spec, data, client=env.client(), registered_model=env.registered)
     trusted = spec_for(env, "odd_types", UNTRUSTED + '\nTRUSTED_TYPES = ["_operator.pos"]\n')
     result = train(trusted, data, client=env.client(), registered_model=env.registered)
-    model = tracking.load_version(env.registered, result.model_version)
+    model = tracking.load_version(env.client(), env.registered, result.model_version)
     row = data.valid.loc[:, list(FEATURE_NAMES)].iloc[[0]]
     assert model.predict(row)[0] > 0
 

@@ -73,6 +73,7 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
+    cpu_ms: float  # server CPU time per answered request, all its processes
     load: float  # 1-minute load average when the level finished
 
     @property
@@ -121,7 +122,7 @@ def register(tracking_uri: str, folder: str, sample: pd.DataFrame) -> tuple[str,
 
 
 @contextlib.contextmanager
-def mlapp(tracking_uri: str, name: str, workdir: Path) -> Iterator[str]:
+def mlapp(tracking_uri: str, name: str, workdir: Path) -> Iterator[tuple[str, int]]:
     env = {
         **COMMON_ENV,
         "HOUSEPRICE_DATA_DIR": str(workdir / "data"),
@@ -129,6 +130,7 @@ def mlapp(tracking_uri: str, name: str, workdir: Path) -> Iterator[str]:
         "REGISTERED_MODEL_NAME": name,
         "MODEL_POLL_SECONDS": "10",
         "HTTP_TIMEOUT_SECONDS": "60",
+        "GUNICORN_CMD_ARGS": f"--pid {workdir / 'gunicorn.pid'}",
     }
     with gunicorn_service("mlapp", env, workdir, workers=2) as url:
         deadline = time.monotonic() + 180
@@ -136,11 +138,11 @@ def mlapp(tracking_uri: str, name: str, workdir: Path) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise TimeoutError("mlapp never became ready")
             time.sleep(0.5)
-        yield url
+        yield url, int((workdir / "gunicorn.pid").read_text())
 
 
 @contextlib.contextmanager
-def mlflow_serve(tracking_uri: str, name: str, workdir: Path) -> Iterator[str]:
+def mlflow_serve(tracking_uri: str, name: str, workdir: Path) -> Iterator[tuple[str, int]]:
     port = free_port()
     log = workdir / f"mlflow-serve-{name}.log"
     proc = start(
@@ -172,9 +174,24 @@ def mlflow_serve(tracking_uri: str, name: str, workdir: Path) -> Iterator[str]:
         except (RuntimeError, TimeoutError):
             print(log.read_text(errors="replace")[-3000:], file=sys.stderr)
             raise
-        yield url
+        yield url, proc.pid
     finally:
         stop(proc)
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """User + system CPU time of a process and all its descendants, from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        with contextlib.suppress(OSError):
+            # Fields after the parenthesised command name: utime and stime are 12th and 13th.
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+    return total
 
 
 # -- load generation ------------------------------------------------------------------
@@ -297,6 +314,7 @@ def measure(
     server: str,
     folder: str,
     url: str,
+    pid: int,
     body: str,
     levels: list[int],
     duration: int,
@@ -308,11 +326,14 @@ def measure(
     for concurrency in levels:
         # A short warm-up so both servers start each level from the same state.
         generate(url, body, concurrency, 1, workdir)
+        cpu = tree_cpu_seconds(pid)
         got = generate(url, body, concurrency, duration, workdir)
-        result = Result(server, folder, concurrency, **got, load=os.getloadavg()[0])
+        cpu_ms = (tree_cpu_seconds(pid) - cpu) * 1000 / max(got["requests"], 1)
+        result = Result(server, folder, concurrency, **got, cpu_ms=cpu_ms, load=os.getloadavg()[0])
         print(
             f"{server:8s} {folder:24s} c={concurrency:<3d} {result.rps:8.0f} req/s "
-            f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms  errors {result.errors}"
+            f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms  "
+            f"cpu {result.cpu_ms:5.2f} ms/req  errors {result.errors}"
             f"  (load avg {result.load:.1f})",
             flush=True,
         )
@@ -334,9 +355,10 @@ def check_answers(mlapp_url: str, mlflow_url: str, record: dict, expected: float
 
 def table(results: list[Result]) -> str:
     lines = [
-        "| model | concurrency | mlapp req/s | mlapp p50 / p99 ms | MLflow req/s "
-        "| MLflow p50 / p99 ms | throughput ratio |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| model | concurrency | mlapp req/s | mlapp p50 / p99 ms | mlapp CPU ms/req "
+        "| MLflow req/s | MLflow p50 / p99 ms | MLflow CPU ms/req | throughput ratio "
+        "| CPU ratio |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     by_key = {(r.server, r.model, r.concurrency): r for r in results}
     for (server, model, concurrency), ours in by_key.items():
@@ -347,9 +369,39 @@ def table(results: list[Result]) -> str:
             continue
         lines.append(
             f"| {model} | {concurrency} | {ours.rps:,.0f} | {ours.p50_ms:.2f} / {ours.p99_ms:.2f} "
-            f"| {theirs.rps:,.0f} | {theirs.p50_ms:.1f} / {theirs.p99_ms:.1f} "
-            f"| {ours.rps / theirs.rps:.1f}x |"
+            f"| {ours.cpu_ms:.2f} | {theirs.rps:,.0f} | {theirs.p50_ms:.1f} / {theirs.p99_ms:.1f} "
+            f"| {theirs.cpu_ms:.2f} | {ours.rps / theirs.rps:.1f}x "
+            f"| {theirs.cpu_ms / max(ours.cpu_ms, 1e-9):.1f}x |"
         )
+    return "\n".join(lines)
+
+
+def notes(results: list[Result]) -> str:
+    """What the numbers say, computed from them (so a rerun keeps the text true)."""
+    by_key = {(r.server, r.model, r.concurrency): r for r in results}
+    lines = []
+    for (server, model, concurrency), ours in by_key.items():
+        theirs = by_key.get(("mlflow", model, concurrency))
+        if server != "mlapp" or concurrency != 8 or theirs is None:
+            continue
+        ratio = ours.rps / theirs.rps
+        lines.append(
+            f"- {model}, concurrency 8: mlapp answers {ratio:.1f}x MLflow's throughput "
+            f"(aim: 30x, {'met' if ratio >= 30 else 'not met'}) with p99 {ours.p99_ms:.1f} ms "
+            f"(aim: under 10 ms, {'met' if ours.p99_ms < 10 else 'not met'}); "
+            f"server CPU per request {ours.cpu_ms:.2f} ms against {theirs.cpu_ms:.2f} ms."
+        )
+    lines.append(
+        "- CPU per request is the steadier comparison on a shared machine: wall-clock "
+        "throughput and latency move with the other work, CPU time much less. "
+        "Both servers' numbers include their per-request log line and the kernel's TCP work "
+        "in the server processes; the load generator's CPU is not counted."
+    )
+    lines.append(
+        "- With 2 sync workers, concurrency 8 and 32 queue on the listening socket: latency "
+        "grows with the queue while throughput stays at what 2 cores (shared with the load "
+        "generator and the rest of the machine) can give."
+    )
     return "\n".join(lines)
 
 
@@ -367,6 +419,7 @@ def write_readme(results: list[Result], duration: int, generator: str) -> None:
         f"{max(r.load for r in results):.1f}).\n"
         f"Failed requests across all runs: {errors}.\n\n"
         f"{table(results)}\n\n"
+        f"{notes(results)}\n\n"
         "Rerun: `.venv/bin/python bench/mlapp_serving.py --write-readme`.\n"
     )
     text = README.read_text() if README.exists() else "# Benchmarks\n"
@@ -403,13 +456,17 @@ def main() -> None:
             registered = {f: register(tracking_uri, f, sample) for f in folders}
             for folder, (name, model) in registered.items():
                 expected = float(model.predict(sample.loc[:, list(FEATURE_NAMES)].head(1))[0])
-                with mlflow_serve(tracking_uri, name, workdir) as mlflow_url:
-                    with mlapp(tracking_uri, name, workdir / f"mlapp-{folder}") as mlapp_url:
+                with mlflow_serve(tracking_uri, name, workdir) as (mlflow_url, mlflow_pid):
+                    with mlapp(tracking_uri, name, workdir / f"mlapp-{folder}") as (
+                        mlapp_url,
+                        mlapp_pid,
+                    ):
                         check_answers(mlapp_url, mlflow_url, record, expected)
                         results += measure(
                             "mlapp",
                             folder,
                             f"{mlapp_url}/predict",
+                            mlapp_pid,
                             body,
                             args.concurrency,
                             args.duration,
@@ -428,6 +485,7 @@ def main() -> None:
                         "mlflow",
                         folder,
                         f"{mlflow_url}/invocations",
+                        mlflow_pid,
                         invocation,
                         args.concurrency,
                         args.duration,

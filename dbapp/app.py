@@ -40,6 +40,9 @@ from dbapp.metrics import (
     STORE_LATENCY,
     STORE_REQUESTS,
 )
+from dbapp.metrics import (
+    REGISTRY as metrics_registry,
+)
 from dbapp.repository import Kind, Repository
 from houseprice.metrics import metrics_payload
 from houseprice.settings import Settings
@@ -148,7 +151,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.get("/metrics")
     def metrics():
-        payload, content_type = metrics_payload()
+        payload, content_type = metrics_payload(metrics_registry)
         return Response(payload, content_type=content_type)
 
     @app.get("/openapi.json")

@@ -7,39 +7,56 @@ sums them (houseprice.metrics.metrics_payload).
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pymongo import monitoring
+
+# The service's own registry: several services can share one Python process (tests).
+REGISTRY = CollectorRegistry()
 
 # collection: "predictions" | "corrections" (the API's names, not the configured ones).
 STORE_REQUESTS = Counter(
-    "store_requests_total", "Store requests by collection and HTTP status", ["collection", "status"]
+    "store_requests_total",
+    "Store requests by collection and HTTP status",
+    ["collection", "status"],
+    registry=REGISTRY,
 )
 RETRIEVE_REQUESTS = Counter(
     "retrieve_requests_total",
     "Retrieve (get/list) requests by collection and HTTP status",
     ["collection", "status"],
+    registry=REGISTRY,
 )
-STORE_LATENCY = Histogram("store_latency_seconds", "Time to handle a store request", ["collection"])
+STORE_LATENCY = Histogram(
+    "store_latency_seconds", "Time to handle a store request", ["collection"], registry=REGISTRY
+)
 RETRIEVE_LATENCY = Histogram(
-    "retrieve_latency_seconds", "Time to handle a retrieve request", ["collection"]
+    "retrieve_latency_seconds",
+    "Time to handle a retrieve request",
+    ["collection"],
+    registry=REGISTRY,
 )
 DOCUMENTS_INSERTED = Counter(
     "documents_inserted_total",
     "New documents written (idempotent retries excluded)",
     ["collection"],
+    registry=REGISTRY,
 )
-DB_ERRORS = Counter("db_errors_total", "Failed MongoDB operations", ["operation"])
+DB_ERRORS = Counter(
+    "db_errors_total", "Failed MongoDB operations", ["operation"], registry=REGISTRY
+)
 # The most recent outcome of any worker's MongoDB call: 1 reachable, 0 not.
 MONGO_HEALTH = Gauge(
     "mongo_health_status",
     "1 if the last MongoDB operation succeeded, 0 if it failed",
     multiprocess_mode="mostrecent",
+    registry=REGISTRY,
 )
 # Open pool connections, summed over live workers.
 MONGO_CONNECTIONS = Gauge(
     "mongo_active_connections",
     "Open MongoDB pool connections of this service",
     multiprocess_mode="livesum",
+    registry=REGISTRY,
 )
 
 

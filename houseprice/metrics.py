@@ -22,12 +22,13 @@ from prometheus_client import (
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
-def metrics_payload() -> tuple[bytes, str]:
+def metrics_payload(registry: CollectorRegistry = REGISTRY) -> tuple[bytes, str]:
+    """The exposition text: every worker's samples, or `registry` in a single process."""
     if os.environ.get(MULTIPROC_ENV):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+        collected = CollectorRegistry()
+        multiprocess.MultiProcessCollector(collected)
+        return generate_latest(collected), CONTENT_TYPE_LATEST
+    return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
 def reset_multiproc_dir() -> None:

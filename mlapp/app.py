@@ -94,7 +94,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.get("/metrics")
     def prometheus_metrics() -> Response:
-        payload, content_type = metrics_payload()
+        payload, content_type = metrics_payload(metrics.REGISTRY)
         return Response(payload, content_type=content_type)
 
     @app.get("/openapi.json")

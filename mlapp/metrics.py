@@ -7,7 +7,10 @@ are multiprocess metrics: every gauge says how the workers' values combine.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+# The service's own registry: several services can share one Python process (tests).
+REGISTRY = CollectorRegistry()
 
 NO_EXPERIMENT = "none"
 
@@ -15,33 +18,39 @@ PREDICTION_REQUESTS = Counter(
     "prediction_requests_total",
     "POST /predict requests by HTTP status and serving model folder",
     ["status", "experiment"],
+    registry=REGISTRY,
 )
 PREDICTION_LATENCY = Histogram(
     "prediction_latency_seconds",
     "Time to answer a successful POST /predict, from parsed request to response",
     ["experiment"],
     buckets=(0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+    registry=REGISTRY,
 )
 PREDICTION_ERRORS = Counter(
     "prediction_errors_total",
     "Failed POST /predict requests by cause (invalid_json, validation, too_large, "
     "no_model, model_error)",
     ["error_type", "experiment"],
+    registry=REGISTRY,
 )
 ACTIVE_REQUESTS = Gauge(
     "active_prediction_requests",
     "POST /predict requests being answered right now",
     multiprocess_mode="livesum",
+    registry=REGISTRY,
 )
 MODEL_LOAD_TIME = Gauge(
     "model_load_time_seconds",
     "Seconds the last model load took (download, deserialise, warm-up)",
     multiprocess_mode="livemax",
+    registry=REGISTRY,
 )
 LAST_PREDICTION = Gauge(
     "last_prediction_timestamp",
     "Unix time of the last successful prediction",
     multiprocess_mode="max",
+    registry=REGISTRY,
 )
 PREDICTED_PRICE = Histogram(
     "predicted_price_dollars",
@@ -58,9 +67,11 @@ PREDICTED_PRICE = Histogram(
         2_000_000,
         5_000_000,
     ),
+    registry=REGISTRY,
 )
 MODEL_POLL_ERRORS = Counter(
     "model_poll_errors_total",
     "Failed checks of the champion alias or failed model loads (the served model is kept)",
     ["stage"],
+    registry=REGISTRY,
 )

@@ -47,6 +47,9 @@ from webapp.metrics import (
     PREDICTION_REQUESTS,
     count_error,
 )
+from webapp.metrics import (
+    REGISTRY as metrics_registry,
+)
 
 log = logging.getLogger("webapp")
 
@@ -318,7 +321,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.get("/metrics")
     def metrics():
-        body, content_type = metrics_payload()
+        body, content_type = metrics_payload(metrics_registry)
         return Response(body, headers={"Content-Type": content_type})
 
     @app.errorhandler(CSRFError)

@@ -6,9 +6,9 @@ import json
 import uuid
 
 import pytest
-from prometheus_client import REGISTRY
 
 from dbapp.app import MAX_BODY_BYTES, create_app
+from dbapp.metrics import REGISTRY
 from houseprice import mongo
 from houseprice.mongo import PENDING
 from tests.dbapp.conftest import prediction_body

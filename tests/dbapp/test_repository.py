@@ -7,10 +7,10 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from prometheus_client import REGISTRY
 from pymongo.errors import ConnectionFailure
 
 from dbapp.documents import new_correction, new_prediction, validate_prediction
+from dbapp.metrics import REGISTRY
 from dbapp.repository import Repository
 from houseprice import mongo
 from tests.dbapp.conftest import prediction_body

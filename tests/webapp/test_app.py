@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 import requests
-from prometheus_client import REGISTRY
 
 from houseprice.schema import FEATURE_NAMES
 from tests.webapp.helpers import closed_url, csrf_token, webapp_settings
 from tests.webapp.test_forms import HOUSE
 from webapp.app import create_app
+from webapp.metrics import REGISTRY
 
 
 def metric(name: str, **labels: str) -> float:

@@ -31,6 +31,7 @@ from playwright.sync_api import expect, sync_playwright
 from houseprice.datasets import committed_versions, load_cumulative, read_split
 from houseprice.local.config import PORTS
 from houseprice.schema import validate_frame
+from houseprice.settings import Settings
 from houseprice.storage import open_bucket
 from houseprice.training import discovery
 from tests.support.browser import launch
@@ -98,6 +99,12 @@ def wait_until(check, what: str, timeout: float, platform: Platform) -> float:
     raise AssertionError(f"timed out waiting for {what}:\n{platform.output()[-4000:]}")
 
 
+def fields_of_settings() -> list[str]:
+    from dataclasses import fields
+
+    return [f.name for f in fields(Settings)]
+
+
 def port_open(port: int) -> bool:
     try:
         wait_for_port(port, timeout=1)
@@ -129,8 +136,10 @@ def platform(tmp_path: Path) -> Iterator[Platform]:
     early.to_csv(seed, index=False)
     later.to_csv(tmp_path / "new_sales.csv", index=False)
     ports = {name: free_port() for name in PORTS}
+    leaked = {*fields_of_settings(), "MLFLOW_REGISTRY_URI"}
     env = {
-        **os.environ,
+        # Settings other tests exported in this process must not leak into the platform.
+        **{k: v for k, v in os.environ.items() if k not in leaked},
         "HOUSEPRICE_DATA_DIR": str(tmp_path / "data"),
         "HOUSEPRICE_SEED_CSV": str(seed),
         "PIPELINE_INTERVAL_SECONDS": "3600",  # the test runs the pipeline on demand
@@ -221,7 +230,7 @@ def test_the_whole_loop(platform: Platform) -> None:
     bucket_1 = open_bucket(str(platform.data_dir / "bucket_1"))
     bucket_2 = open_bucket(str(platform.data_dir / "bucket_2"))
     assert committed_versions(bucket_2) == ["v1"]
-    client = MlflowClient(platform.url("mlflow"))
+    client = MlflowClient(platform.url("mlflow"), registry_uri=platform.url("mlflow"))
     first_champion = client.get_model_version_by_alias(REGISTERED, "champion")
 
     # A person prices three houses and corrects each price.
@@ -349,7 +358,7 @@ def test_the_whole_loop(platform: Platform) -> None:
         platform,
     )
     assert committed_versions(bucket_2) == ["v1", "v2"]
-    client = MlflowClient(platform.url("mlflow"))
+    client = MlflowClient(platform.url("mlflow"), registry_uri=platform.url("mlflow"))
     runs_after = {
         f: len(
             client.search_runs([client.get_experiment_by_name(f"{REGISTERED}/{f}").experiment_id])

@@ -26,10 +26,10 @@ system-deps:
 	bash scripts/install-system-deps.sh
 
 up: install
-	$(BIN)/python -m houseprice.local up
+	$(BIN)/python -m local_runner up
 
 pipeline: install
-	$(BIN)/python -m houseprice.local pipeline
+	$(BIN)/python -m local_runner pipeline
 
 test: install system-deps
 	bash scripts/run-tests.sh

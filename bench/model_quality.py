@@ -26,9 +26,9 @@ from threadpoolctl import threadpool_limits
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from houseprice.evaluation import evaluate, features, target  # noqa: E402
 from houseprice.schema import FEATURE_NAMES, validate_frame  # noqa: E402
-from houseprice.training import discovery  # noqa: E402
-from houseprice.training.evaluation import evaluate, features, target  # noqa: E402
+from training import discovery  # noqa: E402
 
 SAMPLE = ROOT / "sample_dataset" / "house_sales_2014-05_to_06.csv"
 

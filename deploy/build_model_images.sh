@@ -32,7 +32,7 @@ built=0
 for model_file in models/*/model.py; do
   [[ -f "$model_file" ]] || continue
   name=$(basename "$(dirname "$model_file")")
-  # Same rule as houseprice.training.discovery: lowercase, digits, "_"; no leading "_".
+  # Same rule as training.discovery: lowercase, digits, "_"; no leading "_".
   [[ "$name" =~ ^[a-z0-9_]+$ && "$name" != _* ]] || continue
   image="$registry/train-${name//_/-}:$tag"
   run docker build -f models/Dockerfile --build-arg "MODEL_NAME=$name" -t "$image" .

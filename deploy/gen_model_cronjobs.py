@@ -1,7 +1,7 @@
 """One training CronJob per model folder, generated: k8s_ml/models/<slug>.yaml + kustomization.yaml.
 
 Every `models/<name>/model.py` (name: lowercase letters, digits, underscores; not starting
-with "_" — the same rule as houseprice.training.discovery) gets a CronJob `train-<slug>`
+with "_" — the same rule as training.discovery) gets a CronJob `train-<slug>`
 running the image `houseprice/train-<slug>` (slug: the name with "-" for "_", as Kubernetes
 names allow no underscores). Adding a folder and running this script is all it takes;
 cloudbuild_1.yaml runs it in --check mode, and tests/deploy fail when a folder has no

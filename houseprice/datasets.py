@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -32,6 +33,15 @@ _DTYPES: dict[str, Any] = {
     for f in FEATURES
 }
 _DTYPES.update({"price": "float64", "date": "string", SOURCE_COLUMN: "string"})
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """The cumulative train and validation rows of versions v1..`version`."""
+
+    version: str
+    train: pd.DataFrame
+    valid: pd.DataFrame
 
 
 class NoDatasetVersion(LookupError):

@@ -29,13 +29,13 @@ from mlflow import MlflowClient
 from playwright.sync_api import expect, sync_playwright
 
 from houseprice.datasets import committed_versions, load_cumulative, read_split
-from houseprice.local.config import PORTS
 from houseprice.schema import validate_frame
 from houseprice.settings import Settings
 from houseprice.storage import open_bucket
-from houseprice.training import discovery
+from local_runner.config import PORTS
 from tests.support.browser import launch
 from tests.support.servers import free_port, wait_for_port
+from training import discovery
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_dataset" / "house_sales_2014-05_to_06.csv"

@@ -31,8 +31,8 @@ ENTRY_POINTS: dict[str, tuple[list[str], int | None]] = {
             "sh",
             "-c",
             # Train only (the CLI's train would promote too), then one promotion.
-            'python -m houseprice.training train --no-promote "$MODEL_NAME" '
-            "&& exec python -m houseprice.training promote",
+            'python -m training train --no-promote "$MODEL_NAME" '
+            "&& exec python -m training promote",
         ],
         None,
     ),
@@ -242,7 +242,7 @@ def test_context_leaves_out_local_state_tests_and_secrets(context_files: set[str
         "k8s_ml/secret.yaml",
         "webapp/.env",
         "houseprice/__pycache__/x.pyc",
-        "houseprice/local/cli.py",
+        "local_runner/cli.py",
         ".git/config",
         "test-artifacts/log.txt",
     ):

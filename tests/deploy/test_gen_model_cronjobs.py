@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from deploy import gen_model_cronjobs as gen
-from houseprice.training.discovery import discover
 from tests.deploy.conftest import ROOT, by_kind, kustomize_build
+from training.discovery import discover
 
 SCRIPT = ROOT / "deploy" / "gen_model_cronjobs.py"
 

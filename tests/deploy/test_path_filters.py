@@ -85,7 +85,7 @@ def triggers() -> dict:
         (["data_collection_and_versioning/job.py"], {ML}),
         (["k8s_ml/models/linear-regression.yaml"], {ML}),
         (["deploy/gen_model_cronjobs.py"], {ML}),
-        (["houseprice/training/promotion.py"], {ML}),
+        (["promotion/promotion.py"], {ML}),
         (["houseprice/settings.py"], {ML, WEB}),
         (["houseprice/storage/gcs.py"], {ML, WEB}),
         (["requirements.lock"], {ML, WEB}),
@@ -96,7 +96,7 @@ def triggers() -> dict:
         (["webapp/README.md"], set()),
         (["tests/webapp/test_app.py"], set()),
         (["bench/run_all.py"], set()),
-        (["houseprice/local/cli.py"], set()),
+        (["local_runner/cli.py"], set()),
         (["deploy/triggers/ml.yaml"], set()),
         (["Makefile", ".gitignore"], set()),
         (["README.md", "webapp/app.py"], {WEB}),
@@ -182,7 +182,7 @@ def _imported_modules_file(path) -> set[str]:
     ("trigger_name", "packages"),
     [
         (WEB, ["webapp", "dbapp"]),
-        (ML, ["mlapp", "data_collection_and_versioning", "houseprice/training"]),
+        (ML, ["mlapp", "data_collection_and_versioning", "training", "promotion"]),
     ],
 )
 def test_ignored_shared_code_is_not_imported_by_that_pipeline(

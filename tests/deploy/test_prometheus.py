@@ -157,6 +157,6 @@ def test_scrape_jobs_reach_every_pod_of_each_service(rendered, deployed_config: 
 
 
 def test_local_runner_uses_the_same_rules_file() -> None:
-    from houseprice.local import prometheus
+    from local_runner import prometheus
 
     assert prometheus.RULES == RULES

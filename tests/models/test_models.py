@@ -9,11 +9,11 @@ import pytest
 import skops.io
 from threadpoolctl import threadpool_limits
 
+from houseprice.evaluation import evaluate, features, target
+from houseprice.registry import SKOPS_TRUSTED_TYPES
 from houseprice.schema import FEATURE_NAMES
-from houseprice.training import discovery
-from houseprice.training.evaluation import evaluate, features, target
-from houseprice.training.tracking import SKOPS_TRUSTED_TYPES
 from tests.training.datasets import sample_rows
+from training import discovery
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
 FOLDERS = discovery.discover(MODELS)

@@ -11,21 +11,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from houseprice import registry
 from houseprice.datasets import load_cumulative
+from houseprice.evaluation import evaluate
 from houseprice.schema import FEATURE_NAMES
 from houseprice.storage import open_bucket
-from houseprice.training import tracking
-from houseprice.training.cli import main
-from houseprice.training.evaluation import evaluate
 from tests.support.servers import free_port
 from tests.training.conftest import LINEAR, LOG_RIDGE, MEDIAN, write_model
 from tests.training.datasets import sample_rows, write_version
+from training.cli import main
 
 
 def versions_of(env, dataset_version: str | None = None):
-    found = tracking.model_versions(env.client(), env.registered)
+    found = registry.model_versions(env.client(), env.registered)
     if dataset_version:
-        found = [mv for mv in found if mv.tags[tracking.TAG_DATASET] == dataset_version]
+        found = [mv for mv in found if mv.tags[registry.TAG_DATASET] == dataset_version]
     return found
 
 
@@ -33,7 +33,7 @@ def best_on_evaluation_set(env, versions) -> str:
     """Score every version ourselves on the newest cumulative validation set."""
     _, valid = load_cumulative(open_bucket(env.bucket))
     scores = {
-        mv.version: evaluate(tracking.load_version(env.client(), env.registered, mv.version), valid)
+        mv.version: evaluate(registry.load_version(env.client(), env.registered, mv.version), valid)
         for mv in versions
     }
     return min(scores, key=lambda v: (scores[v]["mdape"], scores[v]["mae"]))
@@ -61,7 +61,7 @@ def test_continuous_training_and_promotion(training_env, caplog):
         assert set(run.data.metrics) >= {"mae", "rmse", "r2", "mdape"}
         experiment = client.get_experiment(run.info.experiment_id)
         assert experiment.name == f"{env.registered}/{mv.tags['model_folder']}"
-    champion = tracking.champion_version(client, env.registered)
+    champion = registry.champion_version(client, env.registered)
     assert champion.version == best_on_evaluation_set(env, first)
     assert champion.tags["model_folder"] == "linear"
     assert "becomes the first champion" in champion.tags["promotion"]
@@ -83,7 +83,7 @@ def test_continuous_training_and_promotion(training_env, caplog):
         assert mv.tags["train_rows"] == str(v1_train + v2_train)
         assert mv.tags["valid_rows"] == str(v1_valid + v2_valid)
         assert client.get_run(mv.run_id).data.metrics["train_rows"] == v1_train + v2_train
-    champion = tracking.champion_version(client, env.registered)
+    champion = registry.champion_version(client, env.registered)
     assert champion.version == best_on_evaluation_set(env, [*second, champion])
     assert champion.tags["eval_dataset_version"] == "v2"
     median = next(mv for mv in second if mv.tags["model_folder"] == "median")
@@ -98,7 +98,7 @@ def test_continuous_training_and_promotion(training_env, caplog):
     assert "linear: already trained on v2" in caplog.text
     third = [mv for mv in versions_of(env, "v2") if mv.tags["model_folder"] == "log_ridge"]
     assert len(third) == 1 and third[0].tags["train_rows"] == str(v1_train + v2_train)
-    champion = tracking.champion_version(client, env.registered)
+    champion = registry.champion_version(client, env.registered)
     assert champion.version == best_on_evaluation_set(env, [previous, *third])
     assert champion.tags["model_folder"] == "log_ridge"
     assert f"beat champion version {previous.version}" in champion.tags["promotion"]
@@ -109,7 +109,7 @@ def test_continuous_training_and_promotion(training_env, caplog):
     assert main(["train-all"]) == 0
     weak = [mv for mv in versions_of(env) if mv.tags["model_folder"] == "median_again"]
     assert len(weak) == 1
-    assert tracking.champion_version(client, env.registered).version == champion.version
+    assert registry.champion_version(client, env.registered).version == champion.version
     assert "stays champion" in caplog.text
 
     # Every decision is kept as decision.json in the promotions experiment.
@@ -141,7 +141,7 @@ def test_continuous_training_and_promotion(training_env, caplog):
     ]
 
     # The champion, loaded as mlapp loads it, predicts a NumPy object row like a DataFrame.
-    served = tracking.load_version(env.client(), env.registered, champion.version)
+    served = registry.load_version(env.client(), env.registered, champion.version)
     import mlflow.sklearn
 
     by_alias = mlflow.sklearn.load_model(f"models:/{env.registered}@champion")
@@ -195,7 +195,7 @@ def test_a_broken_folder_is_reported_and_the_others_still_train(training_env, ca
 
     assert main(["train-all"]) == 1
     assert [mv.tags["model_folder"] for mv in versions_of(env)] == ["linear"]
-    assert tracking.champion_version(env.client(), env.registered).tags["model_folder"] == "linear"
+    assert registry.champion_version(env.client(), env.registered).tags["model_folder"] == "linear"
     log = caplog.text
     assert "model folder 'a_syntax_error' is broken: importing model.py raised SyntaxError" in log
     assert "model folder 'b_no_estimator' is broken: build_model() returned int" in log
@@ -211,20 +211,20 @@ def test_train_one_folder_then_promote(training_env, caplog):
     write_model(env.models_dir, "median", MEDIAN)
     write_version(env.bucket, 1, sample_rows().iloc[:600])
     assert main(["train", "median", "--no-promote"]) == 0
-    assert tracking.champion_version(env.client(), env.registered) is None
+    assert registry.champion_version(env.client(), env.registered) is None
     assert main(["train", "median"]) == 0  # nothing to train, but a promotion is due
-    assert tracking.champion_version(env.client(), env.registered).tags["model_folder"] == "median"
+    assert registry.champion_version(env.client(), env.registered).tags["model_folder"] == "median"
     assert main(["train", "linear"]) == 0
-    champion = tracking.champion_version(env.client(), env.registered)
+    champion = registry.champion_version(env.client(), env.registered)
     assert champion.tags["model_folder"] == "linear"
     assert main(["train", "nonexistent"]) == 1
     assert main(["promote"]) == 0
-    assert tracking.champion_version(env.client(), env.registered).version == champion.version
+    assert registry.champion_version(env.client(), env.registered).version == champion.version
 
 
 def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "houseprice.training", *args],
+        [sys.executable, "-m", "training", *args],
         env={**os.environ, **env},
         capture_output=True,
         text=True,
@@ -286,7 +286,7 @@ def _train_against(env) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "becomes the first champion" in done.stderr
-    champion = tracking.champion_version(env.client(), env.registered)
+    champion = registry.champion_version(env.client(), env.registered)
     assert champion.tags["model_folder"] == "linear"
     assert champion.tags["dataset_version"] == "v1"
     again = run_cli(env.env, "train-all")
@@ -295,6 +295,6 @@ def _train_against(env) -> None:
     board = run_cli(env.env, "leaderboard")
     assert board.returncode == 0
     assert "champion" in next(x for x in board.stdout.splitlines() if x.startswith("linear"))
-    model = tracking.load_version(env.client(), env.registered, champion.version)
+    model = registry.load_version(env.client(), env.registered, champion.version)
     row = sample_rows().loc[:, list(FEATURE_NAMES)].iloc[[0]]
     assert model.predict(row.to_numpy(dtype=object))[0] == model.predict(row)[0]

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from houseprice.training import discovery
-from houseprice.training.discovery import BrokenModelFolder
 from tests.training.conftest import LINEAR, write_model
+from training import discovery
+from training.discovery import BrokenModelFolder
 
 REPO_MODELS = Path(__file__).resolve().parents[2] / "models"
 

@@ -10,14 +10,15 @@ import numpy as np
 import pytest
 import yaml
 
-from houseprice.datasets import load_cumulative
+from houseprice import registry
+from houseprice.datasets import Dataset, load_cumulative
 from houseprice.schema import FEATURE_NAMES
 from houseprice.storage import open_bucket
-from houseprice.training import discovery, tracking
-from houseprice.training.discovery import BrokenModelFolder
-from houseprice.training.train import Dataset, needs_training, pending, train
 from tests.training.conftest import LINEAR, write_model
 from tests.training.datasets import sample_rows, write_version
+from training import discovery
+from training.discovery import BrokenModelFolder
+from training.train import needs_training, pending, train
 
 
 def dataset(env, version: str) -> Dataset:
@@ -142,6 +143,6 @@ def test_a_type_skops_does_not_trust_is_a_broken_folder(training_env):
         train(spec, data, client=env.client(), registered_model=env.registered)
     trusted = spec_for(env, "odd_types", UNTRUSTED + '\nTRUSTED_TYPES = ["_operator.pos"]\n')
     result = train(trusted, data, client=env.client(), registered_model=env.registered)
-    model = tracking.load_version(env.client(), env.registered, result.model_version)
+    model = registry.load_version(env.client(), env.registered, result.model_version)
     row = data.valid.loc[:, list(FEATURE_NAMES)].iloc[[0]]
     assert model.predict(row)[0] > 0

@@ -1,6 +1,6 @@
 """The pipeline the CronJobs run in Kubernetes: data job, then training and promotion.
 
-Locally the scheduler runs it on an interval and `python -m houseprice.local pipeline`
+Locally the scheduler runs it on an interval and `python -m local_runner pipeline`
 runs it on demand; a file lock keeps the two from overlapping.
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from houseprice.local.config import LocalConfig
 from houseprice.storage import open_bucket
+from local_runner.config import LocalConfig
 
 SEED_MARKER = ".seeded"
 
@@ -50,7 +50,7 @@ def run_pipeline(config: LocalConfig, env: dict[str, str]) -> bool:
     """Run every step; True when all succeeded. A failed step is reported, not raised."""
     steps = [
         ("data job", [sys.executable, "-m", "data_collection_and_versioning"]),
-        ("training", [sys.executable, "-m", "houseprice.training", "train-all"]),
+        ("training", [sys.executable, "-m", "training", "train-all"]),
     ]
     ok = True
     with pipeline_lock(config):

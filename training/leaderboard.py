@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from mlflow import MlflowClient
 
-from houseprice.training import tracking
+from houseprice import registry
 
 
 @dataclass(frozen=True)
@@ -25,13 +25,13 @@ class Row:
 
 def leaderboard_rows(client: MlflowClient, registered_model: str, every: bool = False) -> list[Row]:
     """Newest version of each folder (every version with `every`), plus the champion."""
-    versions = tracking.model_versions(client, registered_model)
-    champion = tracking.champion_version(client, registered_model)
+    versions = registry.model_versions(client, registered_model)
+    champion = registry.champion_version(client, registered_model)
     champion_id = str(champion.version) if champion else None
     shown = []
     seen_folders: set[str] = set()
     for mv in versions:
-        folder = mv.tags.get(tracking.TAG_FOLDER, "?")
+        folder = mv.tags.get(registry.TAG_FOLDER, "?")
         is_champion = str(mv.version) == champion_id
         if every or is_champion or folder not in seen_folders:
             shown.append(_row(mv, is_champion))
@@ -42,9 +42,9 @@ def leaderboard_rows(client: MlflowClient, registered_model: str, every: bool = 
 def _row(mv, is_champion: bool) -> Row:
     tags = mv.tags
     return Row(
-        folder=tags.get(tracking.TAG_FOLDER, "?"),
+        folder=tags.get(registry.TAG_FOLDER, "?"),
         version=str(mv.version),
-        dataset_version=tags.get(tracking.TAG_DATASET, "?"),
+        dataset_version=tags.get(registry.TAG_DATASET, "?"),
         mdape=tags.get("mdape", ""),
         mae=tags.get("mae", ""),
         rmse=tags.get("rmse", ""),

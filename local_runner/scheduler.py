@@ -1,6 +1,6 @@
 """Local stand-in for the CronJobs: seed once, then run the pipeline on an interval.
 
-It also runs the pipeline when asked (`python -m houseprice.local pipeline` takes the
+It also runs the pipeline when asked (`python -m local_runner pipeline` takes the
 same lock and runs it in the foreground). It never exits on a failed run: honcho would
 stop every other process with it.
 """
@@ -12,8 +12,8 @@ import time
 
 import requests
 
-from houseprice.local.config import LocalConfig
-from houseprice.local.pipeline import run_pipeline, seed_once
+from local_runner.config import LocalConfig
+from local_runner.pipeline import run_pipeline, seed_once
 
 
 def wait_until_up(url: str, what: str, timeout: float = 180) -> bool:

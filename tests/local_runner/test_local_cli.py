@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from houseprice.local.config import LocalConfig, LocalConfigError, busy_ports
-from houseprice.local.pipeline import seed_once
-from houseprice.local.prometheus import write_config
 from houseprice.settings import Settings
+from local_runner.config import LocalConfig, LocalConfigError, busy_ports
+from local_runner.pipeline import seed_once
+from local_runner.prometheus import write_config
 from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -74,7 +74,7 @@ def test_up_refuses_a_port_in_use_with_a_clear_message(tmp_path: Path) -> None:
         for var in ("MLAPP_PORT", "DBAPP_PORT", "MLFLOW_PORT", "MONGO_PORT", "PROMETHEUS_PORT"):
             env[var] = str(free_port())
         done = subprocess.run(
-            [sys.executable, "-m", "houseprice.local", "up"],
+            [sys.executable, "-m", "local_runner", "up"],
             env=env,
             cwd=ROOT,
             capture_output=True,
@@ -90,7 +90,7 @@ def test_up_refuses_a_port_in_use_with_a_clear_message(tmp_path: Path) -> None:
 def test_up_rejects_an_invalid_setting_before_starting(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "HOUSEPRICE_DATA_DIR": str(tmp_path), "BATCH_SIZE": "abc"}
     done = subprocess.run(
-        [sys.executable, "-m", "houseprice.local", "up"],
+        [sys.executable, "-m", "local_runner", "up"],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -109,7 +109,7 @@ def test_pipeline_command_says_when_the_platform_is_not_running(tmp_path: Path) 
         "MLFLOW_PORT": str(free_port()),
     }
     done = subprocess.run(
-        [sys.executable, "-m", "houseprice.local", "pipeline"],
+        [sys.executable, "-m", "local_runner", "pipeline"],
         env=env,
         cwd=ROOT,
         capture_output=True,

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from houseprice.training.evaluation import evaluate, ranking_key, score
+from houseprice.evaluation import evaluate, ranking_key, score
 from tests.training.datasets import sample_rows
 
 

@@ -1,4 +1,4 @@
-"""`python -m houseprice.training` (console script `houseprice-train`).
+"""`python -m training` (console script `houseprice-train`).
 
     train <folder>   train one model folder if a newer dataset version exists, then promote
     train-all        train every folder that needs it, then promote
@@ -22,15 +22,16 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from houseprice.datasets import NoDatasetVersion, latest_version, load_cumulative
+from houseprice import registry
+from houseprice.datasets import Dataset, NoDatasetVersion, latest_version, load_cumulative
 from houseprice.settings import Settings, SettingsError
 from houseprice.storage import open_bucket
-from houseprice.training import discovery, tracking
-from houseprice.training.leaderboard import leaderboard_rows, render
-from houseprice.training.promotion import Decision, promote
-from houseprice.training.train import Dataset, pending, train
+from promotion.promotion import Decision, promote
+from training import discovery
+from training.leaderboard import leaderboard_rows, render
+from training.train import pending, train
 
-log = logging.getLogger("houseprice.training")
+log = logging.getLogger("training")
 
 
 class Failure(Exception):
@@ -163,12 +164,12 @@ class Job:
     """One command's context: a reachable MLflow, the dataset bucket, the newest version."""
 
     def __init__(self, settings: Settings, models_dir: Path | None, need_data: bool = True):
-        tracking.configure_client_timeouts()  # before the first MLflow request
+        registry.configure_client_timeouts()  # before the first MLflow request
         self.registered = settings.REGISTERED_MODEL_NAME
         self.models_dir = (models_dir or discovery.default_models_dir()).resolve()
         try:
-            tracking.check_reachable(settings.MLFLOW_TRACKING_URI)
-        except tracking.TrackingUnavailable as exc:
+            registry.check_reachable(settings.MLFLOW_TRACKING_URI)
+        except registry.TrackingUnavailable as exc:
             raise Failure(str(exc)) from None
         uri = settings.MLFLOW_TRACKING_URI
         self.client = MlflowClient(tracking_uri=uri, registry_uri=uri)
@@ -204,7 +205,7 @@ class Job:
 
     def train_folders(self, folders: list[discovery.ModelFolder]) -> list[str]:
         """Train each folder that needs it; returns the names of those that failed."""
-        commit = tracking.git_commit(self.models_dir)
+        commit = registry.git_commit(self.models_dir)
         failures: list[str] = []
         for folder in folders:
             try:
@@ -251,7 +252,7 @@ class Job:
 
     def promote_if_due(self, folders: set[str] | None = None) -> None:
         """Promote after training, or when the champion was not judged on the newest data."""
-        champion = tracking.champion_version(self.client, self.registered)
+        champion = registry.champion_version(self.client, self.registered)
         judged = champion.tags.get("eval_dataset_version") if champion else None
         if not self.trained and champion is not None and judged == self.newest:
             log.info(

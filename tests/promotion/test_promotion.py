@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-from houseprice.datasets import load_cumulative
+from houseprice import registry
+from houseprice.datasets import Dataset, load_cumulative
 from houseprice.storage import open_bucket
-from houseprice.training import discovery, tracking
-from houseprice.training.promotion import Score, _summary, choose, promote
-from houseprice.training.train import Dataset, train
+from promotion.promotion import Score, _summary, choose, promote
 from tests.training.conftest import LINEAR, MEDIAN, write_model
 from tests.training.datasets import sample_rows, write_version
+from training import discovery
+from training.train import train
 
 
 def score(version: str, mdape: float, mae: float = 1000.0, error: str = "") -> Score:
@@ -75,7 +76,7 @@ def test_promote_against_the_registry(training_env):
     assert second.champion.model_folder == "linear"
     assert second.champion.metrics["mdape"] < second.previous.metrics["mdape"]
     assert second.evaluation_rows == len(valid_rows)
-    champion = tracking.champion_version(client, env.registered)
+    champion = registry.champion_version(client, env.registered)
     assert champion.version == second.champion.version
     assert champion.tags["promotion"].startswith("champion: ")
     assert float(champion.tags["eval_mdape"]) > 0

@@ -13,7 +13,7 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
-from houseprice.training import tracking
+from houseprice import registry
 from tests.support.servers import free_port
 
 
@@ -23,14 +23,14 @@ def client(mlflow_uri: str) -> MlflowClient:
 
 
 def test_reachable_server_passes(mlflow_uri):
-    tracking.check_reachable(mlflow_uri)
-    tracking.check_reachable("sqlite:///nowhere.db")  # database URIs are not probed
+    registry.check_reachable(mlflow_uri)
+    registry.check_reachable("sqlite:///nowhere.db")  # database URIs are not probed
 
 
 def test_unreachable_server_names_the_address():
     uri = f"http://127.0.0.1:{free_port()}"
-    with pytest.raises(tracking.TrackingUnavailable, match=rf"{uri} is unreachable"):
-        tracking.check_reachable(uri, timeout=2)
+    with pytest.raises(registry.TrackingUnavailable, match=rf"{uri} is unreachable"):
+        registry.check_reachable(uri, timeout=2)
 
 
 def test_a_server_that_is_not_healthy_is_refused():
@@ -47,40 +47,40 @@ def test_a_server_that_is_not_healthy_is_refused():
     thread.start()
     try:
         uri = f"http://127.0.0.1:{server.server_port}"
-        with pytest.raises(tracking.TrackingUnavailable, match=r"answered 403.*allowed-hosts"):
-            tracking.check_reachable(uri)
+        with pytest.raises(registry.TrackingUnavailable, match=r"answered 403.*allowed-hosts"):
+            registry.check_reachable(uri)
     finally:
         server.shutdown()
         server.server_close()
 
 
 def test_password_is_not_shown():
-    assert tracking.redact("postgresql://u:secret@db/x") == "postgresql://u:***@db/x"
-    assert tracking.redact("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
+    assert registry.redact("postgresql://u:secret@db/x") == "postgresql://u:***@db/x"
+    assert registry.redact("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
 
 
 def test_client_timeouts_default_low_but_stay_overridable(monkeypatch):
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "")  # recorded, so restored afterwards
     monkeypatch.delenv("MLFLOW_HTTP_REQUEST_TIMEOUT")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "5")
-    tracking.configure_client_timeouts()
+    registry.configure_client_timeouts()
     assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "20"
     assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "5"
 
 
 def test_ensure_experiment_creates_once_and_restores(client, unique_name):
-    name = tracking.experiment_name(unique_name, "linear")
+    name = registry.experiment_name(unique_name, "linear")
     assert name == f"{unique_name}/linear"
-    first = tracking.ensure_experiment(client, name)
-    assert tracking.ensure_experiment(client, name) == first
+    first = registry.ensure_experiment(client, name)
+    assert registry.ensure_experiment(client, name) == first
     client.delete_experiment(first)
-    assert tracking.ensure_experiment(client, name) == first
+    assert registry.ensure_experiment(client, name) == first
     assert client.get_experiment(first).lifecycle_stage == "active"
 
 
 def test_last_dataset_version_counts_finished_runs_only(client, mlflow_uri, unique_name):
-    experiment_id = tracking.ensure_experiment(client, unique_name)
-    assert tracking.last_dataset_version(client, experiment_id) is None
+    experiment_id = registry.ensure_experiment(client, unique_name)
+    assert registry.last_dataset_version(client, experiment_id) is None
     mlflow.set_tracking_uri(mlflow_uri)
     for version in ("v2", "v10", "v9"):
         with mlflow.start_run(experiment_id=experiment_id, tags={"dataset_version": version}):
@@ -90,23 +90,23 @@ def test_last_dataset_version_counts_finished_runs_only(client, mlflow_uri, uniq
         mlflow.start_run(experiment_id=experiment_id, tags={"dataset_version": "v11"}),
     ):
         raise RuntimeError("training crashed")  # the run ends FAILED
-    assert tracking.trained_dataset_versions(client, experiment_id) == ["v2", "v9", "v10"]
-    assert tracking.last_dataset_version(client, experiment_id) == "v10"
+    assert registry.trained_dataset_versions(client, experiment_id) == ["v2", "v9", "v10"]
+    assert registry.last_dataset_version(client, experiment_id) == "v10"
 
 
 def test_git_commit(monkeypatch, tmp_path):
     monkeypatch.setenv("GIT_COMMIT", "abc123")
-    assert tracking.git_commit() == "abc123"
+    assert registry.git_commit() == "abc123"
     monkeypatch.delenv("GIT_COMMIT")
     repo = Path(__file__).resolve().parents[2]
     head = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
     ).stdout.strip()
-    assert tracking.git_commit(repo) == head
-    assert tracking.git_commit(tmp_path) == "unknown"  # not a repository
+    assert registry.git_commit(repo) == head
+    assert registry.git_commit(tmp_path) == "unknown"  # not a repository
 
 
 def test_no_champion_before_anything_is_registered(client, unique_name):
-    assert tracking.champion_version(client, f"absent-{unique_name}") is None
-    assert tracking.model_versions(client, f"absent-{unique_name}") == []
-    assert tracking.latest_by_folder(client, f"absent-{unique_name}") == {}
+    assert registry.champion_version(client, f"absent-{unique_name}") is None
+    assert registry.model_versions(client, f"absent-{unique_name}") == []
+    assert registry.latest_by_folder(client, f"absent-{unique_name}") == {}

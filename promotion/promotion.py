@@ -21,9 +21,9 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 
-from houseprice.training import tracking
-from houseprice.training.evaluation import evaluate, ranking_key
-from houseprice.training.train import Dataset
+from houseprice import registry
+from houseprice.datasets import Dataset
+from houseprice.evaluation import evaluate, ranking_key
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +64,11 @@ def score_version(
 ) -> Score:
     result = Score(
         version=str(mv.version),
-        model_folder=mv.tags.get(tracking.TAG_FOLDER, "unknown"),
-        dataset_version=mv.tags.get(tracking.TAG_DATASET, "unknown"),
+        model_folder=mv.tags.get(registry.TAG_FOLDER, "unknown"),
+        dataset_version=mv.tags.get(registry.TAG_DATASET, "unknown"),
     )
     try:
-        model = tracking.load_version(client, registered_model, mv.version)
+        model = registry.load_version(client, registered_model, mv.version)
         result.metrics = evaluate(model, data.valid)
     except Exception as exc:  # an unloadable version cannot be served either
         result.error = f"{type(exc).__name__}: {str(exc)[:300]}"
@@ -103,7 +103,7 @@ def promote(
         if decision is None:
             return None
         # Another job may have moved the alias while we scored: decide again if so.
-        current = tracking.champion_version(client, registered_model)
+        current = registry.champion_version(client, registered_model)
         current_version = str(current.version) if current else None
         previous_version = decision.previous.version if decision.previous else None
         if current_version == previous_version:
@@ -116,8 +116,8 @@ def promote(
 def _decide(
     client: MlflowClient, registered_model: str, data: Dataset, folders: set[str] | None
 ) -> Decision | None:
-    champion_mv = tracking.champion_version(client, registered_model)
-    latest = tracking.latest_by_folder(client, registered_model, folders)
+    champion_mv = registry.champion_version(client, registered_model)
+    latest = registry.latest_by_folder(client, registered_model, folders)
     challengers_mv = [
         mv for mv in latest.values() if not champion_mv or mv.version != champion_mv.version
     ]
@@ -194,7 +194,7 @@ def _apply(client: MlflowClient, decision: Decision) -> None:
             name, s.version, TAG_DECISION, f"{verdict}: {decision.summary}"
         )
     if decision.changed and winner is not None:
-        client.set_registered_model_alias(name, tracking.CHAMPION, winner.version)
+        client.set_registered_model_alias(name, registry.CHAMPION, winner.version)
         client.update_model_version(
             name, winner.version, description=f"Champion: {decision.summary}"
         )
@@ -204,12 +204,12 @@ def _apply(client: MlflowClient, decision: Decision) -> None:
 
 def _record(client: MlflowClient, decision: Decision) -> None:
     """A run in "<registered model>/promotions" holding decision.json."""
-    experiment_id = tracking.ensure_experiment(
-        client, tracking.experiment_name(decision.registered_model, tracking.PROMOTIONS)
+    experiment_id = registry.ensure_experiment(
+        client, registry.experiment_name(decision.registered_model, registry.PROMOTIONS)
     )
     winner = decision.champion
     tags = {
-        tracking.TAG_DATASET: decision.dataset_version,
+        registry.TAG_DATASET: decision.dataset_version,
         "changed": str(decision.changed).lower(),
         "champion_version": winner.version if winner else "",
         "champion_folder": winner.model_folder if winner else "",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from houseprice.local.config import REPO, LocalConfig
+from local_runner.config import REPO, LocalConfig
 
 RULES = REPO / "k8s_web" / "prometheus" / "rules.yml"
 

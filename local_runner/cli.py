@@ -1,4 +1,4 @@
-"""`python -m houseprice.local up | pipeline | scheduler`."""
+"""`python -m local_runner up | pipeline | scheduler`."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import sys
 
 import requests
 
-from houseprice.local.config import REPO, LocalConfig, LocalConfigError, busy_ports
-from houseprice.local.pipeline import prometheus_available, run_pipeline, seed_once
-from houseprice.local.prometheus import write_config
 from houseprice.settings import Settings, SettingsError
+from local_runner.config import REPO, LocalConfig, LocalConfigError, busy_ports
+from local_runner.pipeline import prometheus_available, run_pipeline, seed_once
+from local_runner.prometheus import write_config
 
 CORE = ["mongo", "mlflow", "dbapp", "mlapp", "webapp"]
 
@@ -77,7 +77,7 @@ def pipeline(config: LocalConfig) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m houseprice.local", description="Run the platform on this machine."
+        prog="python -m local_runner", description="Run the platform on this machine."
     )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="start every process (Ctrl-C stops them all)")
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             return up(config)
         if args.command == "pipeline":
             return pipeline(config)
-        from houseprice.local.scheduler import run_forever
+        from local_runner.scheduler import run_forever
 
         run_forever(config)
         return 0

@@ -21,22 +21,13 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from threadpoolctl import threadpool_limits
 
-from houseprice.datasets import version_number
+from houseprice import registry
+from houseprice.datasets import Dataset, version_number
+from houseprice.evaluation import evaluate, features, target
 from houseprice.schema import FEATURE_NAMES, TEXT_NAMES
-from houseprice.training import tracking
-from houseprice.training.discovery import BrokenModelFolder, ModelSpec
-from houseprice.training.evaluation import evaluate, features, target
+from training.discovery import BrokenModelFolder, ModelSpec
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """The cumulative train and validation rows of versions v1..`version`."""
-
-    version: str
-    train: pd.DataFrame
-    valid: pd.DataFrame
 
 
 @dataclass(frozen=True)
@@ -57,10 +48,10 @@ def needs_training(last_trained: str | None, newest: str) -> bool:
 
 def pending(client: MlflowClient, registered_model: str, folder: str, newest: str) -> str | None:
     """`newest` if the folder has not trained on it (or anything later) yet, else None."""
-    experiment_id = tracking.ensure_experiment(
-        client, tracking.experiment_name(registered_model, folder)
+    experiment_id = registry.ensure_experiment(
+        client, registry.experiment_name(registered_model, folder)
     )
-    last = tracking.last_dataset_version(client, experiment_id)
+    last = registry.last_dataset_version(client, experiment_id)
     return newest if needs_training(last, newest) else None
 
 
@@ -81,20 +72,20 @@ def train(
     except Exception as exc:
         raise BrokenModelFolder(spec.name, f"fitting or scoring raised {_describe(exc)}") from exc
 
-    experiment_id = tracking.ensure_experiment(
-        client, tracking.experiment_name(registered_model, spec.name)
+    experiment_id = registry.ensure_experiment(
+        client, registry.experiment_name(registered_model, spec.name)
     )
     tags = {
-        tracking.TAG_FOLDER: spec.name,
-        tracking.TAG_DATASET: data.version,
-        tracking.TAG_COMMIT: commit,
+        registry.TAG_FOLDER: spec.name,
+        registry.TAG_DATASET: data.version,
+        registry.TAG_COMMIT: commit,
         "train_rows": str(len(data.train)),
         "valid_rows": str(len(data.valid)),
         **{name: f"{value:.6g}" for name, value in metrics.items()},
     }
     example = _input_example(data.train)
     signature = infer_signature(example, estimator.predict(example))
-    trusted = [*tracking.SKOPS_TRUSTED_TYPES, *spec.trusted_types]
+    trusted = [*registry.SKOPS_TRUSTED_TYPES, *spec.trusted_types]
 
     mlflow.set_tracking_uri(client.tracking_uri)
     with mlflow.start_run(

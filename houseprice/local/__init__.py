@@ -1,1 +1,0 @@
-"""Run the whole platform on one machine: `python -m houseprice.local up`."""

@@ -1,3 +1,0 @@
-from houseprice.local.cli import main
-
-raise SystemExit(main())

@@ -1,5 +1,0 @@
-import sys
-
-from houseprice.training.cli import main
-
-sys.exit(main())

@@ -1,0 +1,1 @@
+"""Run the whole platform on one machine: `python -m local_runner up`."""

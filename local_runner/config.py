@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 SAMPLE_CSV = REPO / "sample_dataset" / "house_sales_2014-05_to_06.csv"
 
 # name -> (environment variable, default port)

@@ -57,7 +57,7 @@ def run_pipeline(config: LocalConfig, env: dict[str, str]) -> bool:
         for name, cmd in steps:
             started = time.monotonic()
             print(f"pipeline: {name} starting", flush=True)
-            code = subprocess.call(cmd, env=env, cwd=Path(__file__).resolve().parents[2])
+            code = subprocess.call(cmd, env=env, cwd=Path(__file__).resolve().parents[1])
             took = time.monotonic() - started
             print(
                 f"pipeline: {name} {'done' if code == 0 else f'FAILED (exit {code})'} "

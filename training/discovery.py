@@ -77,7 +77,7 @@ def default_models_dir() -> Path:
     configured = os.environ.get("MODELS_DIR")
     if configured:
         return Path(configured).resolve()
-    return Path(__file__).resolve().parents[2] / "models"
+    return Path(__file__).resolve().parents[1] / "models"
 
 
 def discover(models_dir: Path | None = None) -> list[ModelFolder]:

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from houseprice.evaluation import evaluate, ranking_key, score
-from tests.training.datasets import sample_rows
+from tests.support.datasets import sample_rows
 
 
 def test_score_by_hand():

@@ -17,7 +17,7 @@ from local_runner.pipeline import seed_once
 from local_runner.prometheus import write_config
 from tests.support.servers import free_port
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_ports_and_data_dir_come_from_the_environment(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from threadpoolctl import threadpool_limits
 from houseprice.evaluation import evaluate, features, target
 from houseprice.registry import SKOPS_TRUSTED_TYPES
 from houseprice.schema import FEATURE_NAMES
-from tests.training.datasets import sample_rows
+from tests.support.datasets import sample_rows
 from training import discovery
 
 MODELS = Path(__file__).resolve().parents[2] / "models"

@@ -8,8 +8,8 @@ from houseprice import registry
 from houseprice.datasets import Dataset, load_cumulative
 from houseprice.storage import open_bucket
 from promotion.promotion import Score, _summary, choose, promote
-from tests.training.conftest import LINEAR, MEDIAN, write_model
-from tests.training.datasets import sample_rows, write_version
+from tests.support.datasets import sample_rows, write_version
+from tests.support.model_folders import LINEAR, MEDIAN, write_model
 from training import discovery
 from training.train import train
 

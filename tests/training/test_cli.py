@@ -16,9 +16,9 @@ from houseprice.datasets import load_cumulative
 from houseprice.evaluation import evaluate
 from houseprice.schema import FEATURE_NAMES
 from houseprice.storage import open_bucket
+from tests.support.datasets import sample_rows, write_version
+from tests.support.model_folders import LINEAR, LOG_RIDGE, MEDIAN, write_model
 from tests.support.servers import free_port
-from tests.training.conftest import LINEAR, LOG_RIDGE, MEDIAN, write_model
-from tests.training.datasets import sample_rows, write_version
 from training.cli import main
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.training.conftest import LINEAR, write_model
+from tests.support.model_folders import LINEAR, write_model
 from training import discovery
 from training.discovery import BrokenModelFolder
 

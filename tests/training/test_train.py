@@ -14,8 +14,8 @@ from houseprice import registry
 from houseprice.datasets import Dataset, load_cumulative
 from houseprice.schema import FEATURE_NAMES
 from houseprice.storage import open_bucket
-from tests.training.conftest import LINEAR, write_model
-from tests.training.datasets import sample_rows, write_version
+from tests.support.datasets import sample_rows, write_version
+from tests.support.model_folders import LINEAR, write_model
 from training import discovery
 from training.discovery import BrokenModelFolder
 from training.train import needs_training, pending, train

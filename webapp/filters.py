@@ -1,0 +1,34 @@
+"""Template filters: how prices, numbers and timestamps read on the pages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from webapp.forms import number_text
+
+
+def money(value: Any) -> str:
+    """$1,234,567 for a price; prices are estimates, so cents would be false precision."""
+    try:
+        return f"${float(value):,.0f}"
+    except (TypeError, ValueError):
+        return "—"
+
+
+def plain(value: Any) -> str:
+    """3 rather than 3.0, 2.25 as is; text unchanged."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "—" if value is None else str(value)
+    return number_text(value)
+
+
+def when(value: Any) -> str:
+    """A stored timestamp as 'YYYY-MM-DD HH:MM UTC' (dbapp stores UTC)."""
+    if not value:
+        return "—"
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return str(value)[:32]
+    return moment.strftime("%Y-%m-%d %H:%M UTC")

@@ -1,13 +1,17 @@
-"""Flask plumbing shared by the services: request ids, request logs, JSON errors."""
+"""Flask plumbing shared by the services: request ids, request logs, JSON errors, admin token."""
 
 from __future__ import annotations
 
+import functools
+import hmac
 import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
+from typing import Any
 
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -80,3 +84,29 @@ def validation_error(fields: dict[str, str], status: int = 422):
     return jsonify(
         error="validation failed", message=message, fields=fields, request_id=current_request_id()
     ), status
+
+
+ADMIN_TOKEN_KEY = "houseprice.admin_token"
+
+
+def set_admin_token(app: Flask, token: str) -> None:
+    app.extensions[ADMIN_TOKEN_KEY] = token.encode()
+
+
+def admin_only(view: Callable) -> Callable:
+    """Refuse the view with 401 unless the request carries `Authorization: Bearer <ADMIN_TOKEN>`."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any):
+        expected = current_app.extensions[ADMIN_TOKEN_KEY]
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected):
+            body = jsonify(
+                error="unauthorized",
+                message="send the admin token as 'Authorization: Bearer <ADMIN_TOKEN>'",
+                request_id=current_request_id(),
+            )
+            return body, 401, {"WWW-Authenticate": "Bearer"}
+        return view(*args, **kwargs)
+
+    return wrapper

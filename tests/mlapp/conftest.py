@@ -145,7 +145,8 @@ def linear_v1(mlflow_uri: str, sample: pd.DataFrame) -> Registered:
 @pytest.fixture
 def app_for() -> Iterator[Callable[[Settings], Flask]]:
     """Build mlapp in-process for some settings; stops its poller thread afterwards."""
-    from mlapp.app import STORE_KEY, create_app
+    from mlapp.app import create_app
+    from mlapp.predict import STORE_KEY
 
     apps: list[Flask] = []
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from houseprice.schema import FEATURE_NAMES
-from mlapp.app import MAX_BATCH, STORE_KEY, create_app
+from mlapp.app import create_app
+from mlapp.predict import MAX_BATCH, STORE_KEY
 from tests.mlapp.conftest import mlapp_settings, model_name, promote, register, train
 
 TOKEN = "test-admin-token"

@@ -1,0 +1,85 @@
+"""The platform's endpoints: model info, OpenAPI, liveness, readiness, metrics, reload."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+
+from houseprice.metrics import metrics_payload
+from houseprice.web import admin_only
+from mlapp import metrics
+from mlapp.model_store import ModelStore
+from mlapp.openapi import openapi_document
+from mlapp.predict import no_model, store
+
+bp = Blueprint("ops", __name__)
+
+
+@bp.get("/model")
+def model() -> Any:
+    served = store().current
+    if served is None:
+        return no_model(store())
+    info = served.info
+    return jsonify(
+        model={
+            **served.public,
+            "loaded_at": info.loaded_at,
+            "load_seconds": info.load_seconds,
+            "predictor": info.predictor,
+        },
+        registry=_registry_status(store()),
+    )
+
+
+@bp.get("/health")
+def health() -> Any:
+    return jsonify(status="ok")
+
+
+@bp.get("/ready")
+def ready() -> Any:
+    # Answers at once (probes have short timeouts); only /predict waits for a first load.
+    served = store().current
+    if served is None:
+        return jsonify(ready=False, reason=store().not_ready_reason()), 503
+    return jsonify(ready=True, model=served.public)
+
+
+@bp.get("/metrics")
+def prometheus_metrics() -> Response:
+    payload, content_type = metrics_payload(metrics.REGISTRY)
+    return Response(payload, content_type=content_type)
+
+
+@bp.get("/openapi.json")
+def openapi() -> Any:
+    return jsonify(openapi_document())
+
+
+@bp.post("/admin/reload")
+@admin_only
+def admin_reload() -> Any:
+    changed = store().check()
+    served = store().current
+    status = _registry_status(store())
+    body = {
+        "changed": changed,
+        "model": served.public if served else None,
+        "registry": status,
+        "worker_pid": os.getpid(),
+    }
+    return jsonify(body), (502 if status["last_error"] else 200)
+
+
+def _registry_status(store: ModelStore) -> dict[str, Any]:
+    status = store.status
+    return {
+        "champion_version": status.champion_version,
+        "last_check_at": status.last_check_at,
+        "last_ok_at": status.last_ok_at,
+        "last_error": status.last_error,
+        "poll_seconds": store.poll_seconds,
+    }

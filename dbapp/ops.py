@@ -1,0 +1,35 @@
+"""The platform's endpoints: liveness, readiness, metrics, OpenAPI."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+
+from dbapp import openapi
+from dbapp.metrics import REGISTRY
+from dbapp.records import repository
+from houseprice.metrics import metrics_payload
+
+bp = Blueprint("ops", __name__)
+
+
+@bp.get("/health")
+def health():
+    return jsonify(status="ok")
+
+
+@bp.get("/ready")
+def ready():
+    repository().ping()  # a failure becomes the 503 "database unavailable" of dbapp.errors
+    repository().collection("predictions")  # and the indexes exist
+    return jsonify(status="ready")
+
+
+@bp.get("/metrics")
+def metrics():
+    payload, content_type = metrics_payload(REGISTRY)
+    return Response(payload, content_type=content_type)
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    return jsonify(openapi.document())

@@ -184,7 +184,8 @@ def test_service_packages_have_their_entry_modules() -> None:
         assert (ROOT / service / "app.py").is_file(), service
         assert (ROOT / service / "gunicorn.conf.py").is_file(), service
     assert (ROOT / "data_collection_and_versioning" / "__main__.py").is_file()
-    assert (ROOT / "houseprice" / "training" / "__main__.py").is_file()
+    assert (ROOT / "training" / "__main__.py").is_file()
+    assert (ROOT / "promotion" / "__init__.py").is_file()
 
 
 # ---- build context (.dockerignore) ------------------------------------------------------

@@ -10,8 +10,6 @@ from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
 from houseprice.schema import FEATURE_NAMES, PRICE
 
-METRICS = ("mdape", "mae", "rmse", "r2")
-
 
 def features(frame: pd.DataFrame) -> pd.DataFrame:
     """The 16 raw feature columns, in the order models are served with."""

@@ -11,7 +11,6 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.collection import Collection
-from pymongo.database import Database
 
 from houseprice.settings import Settings
 
@@ -31,10 +30,6 @@ def connect(settings: Settings, timeout_ms: int = 3000, **options: Any) -> Mongo
         appname="houseprice",
         **options,
     )
-
-
-def database(client: MongoClient, settings: Settings) -> Database:
-    return client[settings.MONGO_DB]
 
 
 def predictions(client: MongoClient, settings: Settings) -> Collection:

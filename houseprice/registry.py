@@ -202,10 +202,6 @@ def latest_by_folder(
     return latest
 
 
-def version_uri(registered_model: str, version: str | int) -> str:
-    return f"models:/{registered_model}/{version}"
-
-
 def load_version(client: MlflowClient, registered_model: str, version: str | int) -> Any:
     """The fitted estimator of a registered version, from the client's server."""
     import mlflow.artifacts

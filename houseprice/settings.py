@@ -23,10 +23,6 @@ class SettingsError(ValueError):
     """One or more environment variables hold a value the platform cannot use."""
 
 
-def default_data_dir() -> Path:
-    return Path(os.environ.get("HOUSEPRICE_DATA_DIR", ".data")).resolve()
-
-
 @dataclass(frozen=True)
 class Settings:
     # Stores

@@ -1,0 +1,77 @@
+"""The limit on corrections per client (Flask-Limiter), and its 429 page.
+
+Corrections teach the models, so one client cannot flood them: CORRECTION_RATE_LIMIT
+(e.g. "20 per minute") per client address. The counters live in
+RATE_LIMIT_STORAGE_URI: memory:// keeps them per worker process (a client may then send
+the limit once per worker), so several workers or pods need a shared store such as
+redis://. If that store fails, requests are counted in memory instead of refused.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from flask import Flask, current_app, request
+from flask_limiter import Limiter
+from flask_limiter.errors import RateLimitExceeded
+
+from houseprice.settings import Settings
+from webapp.errors import error_page
+from webapp.metrics import count_error
+
+LIMITER_KEY = "webapp.limiter"
+LIMITED_VIEW = "pages.correct"  # POST /correction
+
+
+def init_app(app: Flask, settings: Settings) -> Limiter:
+    """Limit the correction view of an app whose blueprints are registered."""
+    hops = settings.RATE_LIMIT_PROXY_HOPS
+    limiter = Limiter(
+        lambda: client_address(hops),
+        app=app,
+        storage_uri=settings.RATE_LIMIT_STORAGE_URI,
+        strategy="moving-window",
+        swallow_errors=True,
+        in_memory_fallback_enabled=True,
+        headers_enabled=False,  # only the 429 says when to retry
+    )
+    view = app.view_functions[LIMITED_VIEW]
+    limit = limiter.limit(settings.CORRECTION_RATE_LIMIT, methods=["POST"])
+    app.view_functions[LIMITED_VIEW] = limit(view)
+    app.extensions[LIMITER_KEY] = limiter
+    app.register_error_handler(RateLimitExceeded, too_many)
+    return limiter
+
+
+def client_address(hops: int) -> str:
+    """The client's address: the peer, or with `hops` proxies in front (each appending to
+    X-Forwarded-For) the entry that many from the right. Entries further left are the
+    client's own claims and are never trusted."""
+    if hops:
+        forwarded = [a.strip() for a in request.headers.get("X-Forwarded-For", "").split(",")]
+        forwarded = [a for a in forwarded if a]
+        if len(forwarded) >= hops:
+            return forwarded[-hops]
+    return request.remote_addr or "unknown"
+
+
+def too_many(exc: RateLimitExceeded):
+    count_error("rate_limited")
+    retry = _retry_after()
+    text = (
+        f"This address has sent too many corrections in a short time (the limit is "
+        f"{exc.description}). This correction was NOT saved. Wait {retry} seconds, then go "
+        "back and send it again: your price is still in the form."
+    )
+    body = error_page(429, "Too many corrections", text)
+    return body, 429, {"Retry-After": str(retry)}
+
+
+def _retry_after() -> int:
+    """Seconds until the limit lets this client through again (at least 1)."""
+
+    current = current_app.extensions[LIMITER_KEY].current_limit
+    if current is None:
+        return 60
+    return max(1, math.ceil(current.reset_at - time.time()))

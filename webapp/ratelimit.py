@@ -5,6 +5,8 @@ Corrections teach the models, so one client cannot flood them: CORRECTION_RATE_L
 RATE_LIMIT_STORAGE_URI: memory:// keeps them per worker process (a client may then send
 the limit once per worker), so several workers or pods need a shared store such as
 redis://. If that store fails, requests are counted in memory instead of refused.
+The review page's sign-in is limited too (SIGN_IN_LIMIT), so the admin token cannot be
+guessed by brute force through the webapp.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from webapp.metrics import count_error
 
 LIMITER_KEY = "webapp.limiter"
 LIMITED_VIEW = "pages.correct"  # POST /correction
+# Guessing the admin token on the review page's sign-in: a few tries a minute, not millions.
+SIGN_IN_VIEW = "review.login"
+SIGN_IN_LIMIT = "10 per minute"
 
 
 def init_app(app: Flask, settings: Settings) -> Limiter:
@@ -36,9 +41,12 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
         in_memory_fallback_enabled=True,
         headers_enabled=False,  # only the 429 says when to retry
     )
-    view = app.view_functions[LIMITED_VIEW]
-    limit = limiter.limit(settings.CORRECTION_RATE_LIMIT, methods=["POST"])
-    app.view_functions[LIMITED_VIEW] = limit(view)
+    for endpoint, rate in (
+        (LIMITED_VIEW, settings.CORRECTION_RATE_LIMIT),
+        (SIGN_IN_VIEW, SIGN_IN_LIMIT),
+    ):
+        limit = limiter.limit(rate, methods=["POST"])
+        app.view_functions[endpoint] = limit(app.view_functions[endpoint])
     app.extensions[LIMITER_KEY] = limiter
     app.register_error_handler(RateLimitExceeded, too_many)
     return limiter
@@ -59,6 +67,12 @@ def client_address(hops: int) -> str:
 def too_many(exc: RateLimitExceeded):
     count_error("rate_limited")
     retry = _retry_after()
+    if request.endpoint == SIGN_IN_VIEW:
+        text = (
+            f"Too many sign-in attempts from this address (the limit is {exc.description}). "
+            f"Wait {retry} seconds, then try the admin token again."
+        )
+        return error_page(429, "Too many sign-in attempts", text), 429, {"Retry-After": str(retry)}
     text = (
         f"This address has sent too many corrections in a short time (the limit is "
         f"{exc.description}). This correction was NOT saved. Wait {retry} seconds, then go "

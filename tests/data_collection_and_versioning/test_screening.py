@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 import numpy as np
@@ -19,7 +20,7 @@ from data_collection_and_versioning.screening import (
 )
 from houseprice import mongo
 from houseprice.schema import validate_frame
-from houseprice.settings import Settings
+from houseprice.settings import Settings, SettingsError
 from houseprice.storage import open_bucket
 from tests.data_collection_and_versioning.helpers import (
     collection,
@@ -250,3 +251,19 @@ def test_zip_prices_come_from_committed_versions_only(make_settings, sales) -> N
     assert found.overall_sales == len(sales)
     assert found.per_sqft == pytest.approx(ZipPrices.from_sales(sales, "v1").per_sqft)
     assert screening.Thresholds.from_settings(settings) == THRESHOLDS
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"CORRECTION_MAX_RATIO": "1"}, "CORRECTION_MAX_RATIO='1': must be a finite number"),
+        ({"CORRECTION_MAX_RATIO": "inf"}, "CORRECTION_MAX_RATIO='inf'"),
+        ({"CORRECTION_MAX_RATIO": "three"}, "CORRECTION_MAX_RATIO='three'"),
+        ({"CORRECTION_MIN_ZIP_SALES": "0"}, "CORRECTION_MIN_ZIP_SALES='0': must be at least 1"),
+    ],
+)
+def test_screen_settings_are_checked_at_start(tmp_path, env, message) -> None:
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        Settings.from_env({"HOUSEPRICE_DATA_DIR": str(tmp_path), **env})
+    tuned = Settings.from_env({"HOUSEPRICE_DATA_DIR": str(tmp_path), "CORRECTION_MAX_RATIO": "2.5"})
+    assert Thresholds.from_settings(tuned) == Thresholds(2.5, 5)

@@ -18,7 +18,7 @@ from pymongo import MongoClient
 from pymongo.collection import Collection
 
 from houseprice import mongo
-from houseprice.settings import Settings
+from houseprice.settings import Settings, SettingsError
 from tests.dbapp.conftest import prediction_body
 from tests.support.browser import launch
 from tests.support.services import gunicorn_service, settings_env
@@ -203,6 +203,47 @@ def test_the_correction_rate_limit_answers_a_clear_429_page(running) -> None:
     assert "This correction was NOT saved" in answer.text and "3 per 1 minute" in answer.text
     # Only corrections are limited: the other pages still answer.
     assert http.get(f"{running.webapp_url}/review/", timeout=10).status_code == 200
+
+
+def test_signing_in_is_rate_limited_against_guessing_the_token(running) -> None:
+    http, csrf = csrf_session(running)
+    statuses = []
+    for attempt in range(12):
+        answer = http.post(
+            f"{running.webapp_url}/review/login",
+            data={"csrf_token": csrf, "token": f"guess-{attempt}"},
+            timeout=10,
+        )
+        statuses.append(answer.status_code)
+    assert set(statuses) == {401, 429}
+    first_refusal = statuses.index(429)
+    assert 1 <= first_refusal <= 10  # "10 per minute", shared with this module's sign-ins
+    assert statuses[first_refusal:] == [429] * (12 - first_refusal)
+    assert "<h1>Too many sign-in attempts</h1>" in answer.text
+    assert int(answer.headers["Retry-After"]) >= 1
+    # Even the right token waits now: guessing gains nothing.
+    right = http.post(
+        f"{running.webapp_url}/review/login", data={"csrf_token": csrf, "token": TOKEN}, timeout=10
+    )
+    assert right.status_code == 429
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"CORRECTION_RATE_LIMIT": "lots"}, "CORRECTION_RATE_LIMIT='lots': must be a rate"),
+        ({"CORRECTION_RATE_LIMIT": ""}, "CORRECTION_RATE_LIMIT=''"),
+        ({"RATE_LIMIT_STORAGE_URI": "http://cache"}, "RATE_LIMIT_STORAGE_URI='http://cache'"),
+        ({"RATE_LIMIT_PROXY_HOPS": "-1"}, "RATE_LIMIT_PROXY_HOPS='-1': must be a whole number"),
+    ],
+)
+def test_rate_limit_settings_are_checked_at_start(tmp_path: Path, env, message) -> None:
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        Settings.from_env({"HOUSEPRICE_DATA_DIR": str(tmp_path), **env})
+    password = Settings.from_env(
+        {"HOUSEPRICE_DATA_DIR": str(tmp_path), "RATE_LIMIT_STORAGE_URI": "redis://:pw@cache:6379"}
+    )
+    assert password.public()["RATE_LIMIT_STORAGE_URI"] == "redis://:***@cache:6379"
 
 
 @pytest.mark.parametrize(

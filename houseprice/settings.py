@@ -56,7 +56,6 @@ class Settings:
     CORRECTION_MIN_ZIP_SALES: int  # fewer sales in a zip: compare with all zips
     CORRECTION_RATE_LIMIT: str  # per client, Flask-Limiter notation
     RATE_LIMIT_STORAGE_URI: str  # memory:// is per worker; share one store across pods
-    RATE_LIMIT_PROXY_HOPS: int  # proxies in front of webapp that append X-Forwarded-For
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -111,7 +110,6 @@ def _defaults(data_dir: Path) -> dict[str, str]:
         "CORRECTION_MIN_ZIP_SALES": "5",
         "CORRECTION_RATE_LIMIT": "20 per minute",
         "RATE_LIMIT_STORAGE_URI": "memory://",
-        "RATE_LIMIT_PROXY_HOPS": "0",
     }
 
 
@@ -216,12 +214,6 @@ def _rate_limit(value: str) -> str:
     return value
 
 
-def _hops(value: str) -> int:
-    if not (value.isascii() and value.isdigit()) or int(value) > 10:
-        raise ValueError("must be a whole number from 0 to 10 (proxies in front), e.g. 1")
-    return int(value)
-
-
 def _limiter_storage(value: str) -> str:
     schemes = ("memory", "redis", "rediss", "redis+cluster", "redis+sentinel", "memcached")
     if urlparse(value).scheme not in schemes or "://" not in value:
@@ -249,5 +241,4 @@ _CHECKS = {
     "CORRECTION_MIN_ZIP_SALES": _positive_int,
     "CORRECTION_RATE_LIMIT": _rate_limit,
     "RATE_LIMIT_STORAGE_URI": _limiter_storage,
-    "RATE_LIMIT_PROXY_HOPS": _hops,
 }

@@ -31,9 +31,8 @@ SIGN_IN_LIMIT = "10 per minute"
 
 def init_app(app: Flask, settings: Settings) -> Limiter:
     """Limit the correction view of an app whose blueprints are registered."""
-    hops = settings.RATE_LIMIT_PROXY_HOPS
     limiter = Limiter(
-        lambda: client_address(hops),
+        client_address,
         app=app,
         storage_uri=settings.RATE_LIMIT_STORAGE_URI,
         strategy="moving-window",
@@ -52,15 +51,10 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
     return limiter
 
 
-def client_address(hops: int) -> str:
-    """The client's address: the peer, or with `hops` proxies in front (each appending to
-    X-Forwarded-For) the entry that many from the right. Entries further left are the
-    client's own claims and are never trusted."""
-    if hops:
-        forwarded = [a.strip() for a in request.headers.get("X-Forwarded-For", "").split(",")]
-        forwarded = [a for a in forwarded if a]
-        if len(forwarded) >= hops:
-            return forwarded[-hops]
+def client_address() -> str:
+    """The client as this app sees it. Behind a load balancer that must be the forwarded
+    client address (werkzeug's ProxyFix trusting exactly the proxies in front), or every
+    client behind it shares one limit."""
     return request.remote_addr or "unknown"
 
 

@@ -204,21 +204,23 @@ def decide(correction_id: str):
     elif len(reason) > MAX_TEXT:
         errors["reason"] = f"Use at most {MAX_TEXT} characters."
     form = {"by": by, "reason": reason}
+    text = request.form.get("page", "1")
+    page = int(text) if _PAGE.fullmatch(text) else 1  # the page the form was on
     if errors:
-        return _render(1, 422, errors, form=form, target=correction_id)
+        return _render(page, 422, errors, form=form, target=correction_id)
     try:
         refused = _client().decide(correction_id, action, by, reason, current_request_id())
     except Rejected as exc:
         fields = {k: v for k, v in exc.fields.items() if k in ("by", "reason")}
         problem = "; ".join(f"{k}: {v}" for k, v in exc.fields.items()) or exc.detail
-        return _render(1, 422, fields or {"by": problem}, form=form, target=correction_id)
+        return _render(page, 422, fields or {"by": problem}, form=form, target=correction_id)
     except DependencyError as exc:
         count_error(exc.kind, "dbapp")
         log.warning("request_id=%s review not saved: %s", current_request_id(), exc)
         flash(
             "The decision was NOT saved: the history service is not answering. Try again.", "error"
         )
-        return redirect(url_for("review.held"), 303)
+        return redirect(url_for("review.held", page=page), 303)
     session["review_by"] = by
     if refused:
         flash(f"Nothing changed: {refused}", "warning")
@@ -231,4 +233,4 @@ def decide(correction_id: str):
             by,
         )
         flash(f"Correction {correction_id} {DECISIONS[action]}.", "success")
-    return redirect(url_for("review.held"), 303)
+    return redirect(url_for("review.held", page=page), 303)

@@ -24,7 +24,7 @@ from pymongo import MongoClient
 from pymongo.collection import Collection
 from pymongo.errors import OperationFailure, PyMongoError
 
-from data_collection_and_versioning import faults, rows, sources
+from data_collection_and_versioning import faults, rows, screening, sources
 from data_collection_and_versioning.followup import (
     archive_raw,
     finish_commit,
@@ -278,6 +278,10 @@ def read_corrections(job: Run, ledger: Ledger, batch: Sources) -> list[Part]:
     for where, ids in late.items():  # committed earlier, marking lost: finish it now
         mark_corrections(job.collection, ids, where)
         job.emit(f"marked {len(ids)} corrections already committed in {where}")
+    # Implausible corrections are held for review here and never reach a version.
+    fresh = screening.screen_pending(
+        fresh, job.collection, job.data_bucket, job.settings, job.summary, job.emit
+    )
 
     corrections, valid = sources.read_corrections(fresh)
     accepted = [c for c in corrections if c.record is not None]

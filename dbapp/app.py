@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
-from dbapp import errors, ops, records
+from dbapp import errors, ops, records, review
 from dbapp.documents import parse_json_int
 from dbapp.repository import Repository
 from houseprice.settings import Settings
@@ -32,6 +32,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     errors.register(app)
     app.register_blueprint(records.bp)
     app.register_blueprint(ops.bp)
+    app.register_blueprint(review.bp)
     return app
 
 

@@ -225,11 +225,17 @@ def same_content(
 
 
 def public(document: Mapping[str, Any]) -> dict[str, Any]:
-    """A stored document as JSON: no Mongo `_id`, `created_at` as ISO 8601 UTC."""
+    """A stored document as JSON: no Mongo `_id`, its times as ISO 8601 UTC."""
     out = {key: value for key, value in document.items() if key != "_id"}
-    created = out.get("created_at")
-    if isinstance(created, datetime):
-        out["created_at"] = iso_utc(created)
+    for name in ("consumed", "held"):  # nx-27017 hands back a $set boolean as 0/1
+        if name in out:
+            out[name] = bool(out[name])
+    for name in ("created_at", "held_at"):
+        if isinstance(out.get(name), datetime):
+            out[name] = iso_utc(out[name])
+    review = out.get("review")
+    if isinstance(review, Mapping) and isinstance(review.get("at"), datetime):
+        out["review"] = {**review, "at": iso_utc(review["at"])}
     return out
 
 
@@ -243,6 +249,36 @@ def utcnow() -> datetime:
     # MongoDB keeps milliseconds; truncate now so the response equals what a read returns.
     now = datetime.now(UTC)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+# -- review of held corrections (admin) -------------------------------------------------------
+
+REVIEW_FIELDS = ("by", "reason")
+
+
+def validate_review(body: Any, decision: str) -> tuple[dict[str, str] | None, Errors]:
+    """An accept/reject body -> ({"by", "reason"}, errors). A rejection must say why."""
+    if (problem := _not_an_object(body)) is not None:
+        return None, problem
+    errors = _unknown_fields(body, REVIEW_FIELDS)
+    errors.update(unsafe_content(body))
+    clean: dict[str, str] = {}
+    by, error = _label(body.get("by"))
+    if error:
+        errors["by"] = error
+    else:
+        clean["by"] = by or ""
+    if body.get("reason") is None and decision == "accepted":
+        clean["reason"] = ""
+    else:
+        reason, error = _label(body.get("reason"))
+        if error:
+            errors["reason"] = error
+        else:
+            clean["reason"] = reason or ""
+    if errors:
+        return None, errors
+    return clean, {}
 
 
 DEFAULT_PER_PAGE = 20

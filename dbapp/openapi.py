@@ -171,6 +171,28 @@ _CORRECTION_IN = {
     "features": {**_ref("Features"), "description": "Defaults to the prediction's features"},
     "corrected_price": _CORRECTED_PRICE,
 }
+_REVIEW_STATE = {  # set by the data job's screen and by a review; absent otherwise
+    "held": {
+        "type": "boolean",
+        "description": "True while held for review as implausible (never trained on)",
+    },
+    "held_at": {"type": "string", "format": "date-time", "description": "When it was held"},
+    "screen": {
+        "type": "object",
+        "description": "The numbers that decided: ratios to the prediction and to the zip "
+        "price per square foot, the threshold, the dataset version",
+    },
+    "review": {
+        "type": "object",
+        "required": ["decision", "by", "reason", "at"],
+        "properties": {
+            "decision": {"type": "string", "enum": ["accepted", "rejected"]},
+            "by": {"type": "string"},
+            "reason": {"type": "string"},
+            "at": {"type": "string", "format": "date-time"},
+        },
+    },
+}
 _CREATED_AT = {"type": "string", "format": "date-time", "description": "Server time, UTC"}
 _ERROR_PROPERTIES = {
     "error": {"type": "string"},
@@ -216,8 +238,19 @@ SCHEMAS: dict[str, Any] = {
             },
             "consumed_in": {
                 "type": "string",
-                "description": 'The dataset version that holds it, e.g. "v3"; "" until then',
+                "description": 'The dataset version that holds it, e.g. "v3"; "" until then; '
+                '"held:<reason>" while held for review, "rejected:<reason>" if refused',
             },
+            **_REVIEW_STATE,
+        },
+        "additionalProperties": False,
+    },
+    "ReviewIn": {
+        "type": "object",
+        "required": ["by"],
+        "properties": {
+            "by": {**_LABEL, "description": "Who decides (an operator's name)"},
+            "reason": {**_LABEL, "description": "Why; required to reject"},
         },
         "additionalProperties": False,
     },
@@ -245,6 +278,56 @@ SCHEMAS: dict[str, Any] = {
         "required": ["status"],
         "properties": {"status": {"type": "string"}},
     },
+}
+
+
+UNAUTHORIZED = _response("Missing or wrong `Authorization: Bearer <ADMIN_TOKEN>`", "Error")
+ADMIN_SECURITY = [{"adminToken": []}]
+
+
+def _review(decision: str, what: str) -> dict[str, Any]:
+    return {
+        "post": {
+            "operationId": f"{decision}_held_correction",
+            "summary": what,
+            "security": ADMIN_SECURITY,
+            "parameters": [REQUEST_ID_PARAMETER],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("ReviewIn")}},
+            },
+            "responses": {
+                "200": _response("Decided; the correction as it is now", "Correction"),
+                "401": UNAUTHORIZED,
+                "404": _response("No correction has this request_id", "Error"),
+                "409": _response("The correction is not held for review", "Error"),
+                **ERRORS,
+            },
+        }
+    }
+
+
+REVIEW_PATHS: dict[str, Any] = {
+    "/admin/corrections/held": {
+        "get": {
+            "operationId": "list_held_corrections",
+            "summary": "Corrections held for review as implausible, most recently held first",
+            "security": ADMIN_SECURITY,
+            "parameters": PAGE_PARAMETERS,
+            "responses": {
+                "200": _response("One page", "CorrectionPage"),
+                "401": UNAUTHORIZED,
+                "422": ERRORS["422"],
+                "503": ERRORS["503"],
+            },
+        }
+    },
+    "/admin/corrections/{request_id}/accept": _review(
+        "accept", "Release a held correction to the next dataset version"
+    ),
+    "/admin/corrections/{request_id}/reject": _review(
+        "reject", "Keep a held correction out for good, saying who and why"
+    ),
 }
 
 
@@ -309,6 +392,10 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            **REVIEW_PATHS,
         },
-        "components": {"schemas": SCHEMAS},
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"adminToken": {"type": "http", "scheme": "bearer"}},
+        },
     }

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Literal, TypeVar
 
-from pymongo import DESCENDING, MongoClient
+from pymongo import DESCENDING, MongoClient, ReturnDocument
 from pymongo.collection import Collection
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 
@@ -113,6 +113,46 @@ class Repository:
             return list(cursor), total
 
         return self._call("find", run)
+
+    # -- review of held corrections ---------------------------------------
+
+    def held_page(self, page: int, per_page: int) -> tuple[list[dict[str, Any]], int]:
+        """Held corrections, most recently held first, and how many are held in all."""
+        col = self.collection("corrections")
+
+        def run() -> tuple[list[dict[str, Any]], int]:
+            cursor = (
+                col.find(mongo.HELD, {"_id": 0})
+                .sort([("held_at", DESCENDING), ("_id", DESCENDING)])
+                .skip((page - 1) * per_page)
+                .limit(per_page)
+            )
+            return list(cursor), col.count_documents(mongo.HELD)
+
+        return self._call("find", run)
+
+    def review(
+        self, request_id: str, decision: mongo.Decision, by: str, reason: str
+    ) -> tuple[dict[str, Any] | None, bool]:
+        """Decide a held correction; (the document after, or as it is if not held; decided?).
+
+        Only a correction still held changes, so two operators deciding at once cannot
+        both win: the second one sees it decided. (None, False): no such correction.
+        """
+        col = self.collection("corrections")
+        update = mongo.review_update(decision, by, reason, mongo.utc_now())
+        after = self._call(
+            "update",
+            lambda: col.find_one_and_update(
+                {"request_id": request_id, **mongo.HELD},
+                update,
+                projection={"_id": 0},
+                return_document=ReturnDocument.AFTER,
+            ),
+        )
+        if after is not None:
+            return after, True
+        return self.get("corrections", request_id), False
 
     # -- bookkeeping ------------------------------------------------------
 

@@ -47,6 +47,11 @@ class Settings:
     SECRET_KEY: str
     # Past sales the web form derives its city/statezip suggestions and defaults from.
     WEBAPP_SAMPLE_CSV: str
+    # Correction screening (data job) and the webapp's correction rate limit
+    CORRECTION_MAX_RATIO: float  # held when this many times off both references
+    CORRECTION_MIN_ZIP_SALES: int  # fewer sales in a zip: compare with all zips
+    CORRECTION_RATE_LIMIT: str  # per client, Flask-Limiter notation
+    RATE_LIMIT_STORAGE_URI: str  # memory:// is per worker; share one store across pods
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -72,6 +77,7 @@ class Settings:
         out = {k: v for k, v in asdict(self).items() if k not in hidden}
         out["MONGO_URI"] = _redact_url(self.MONGO_URI)
         out["MLFLOW_TRACKING_URI"] = _redact_url(self.MLFLOW_TRACKING_URI)
+        out["RATE_LIMIT_STORAGE_URI"] = _redact_url(self.RATE_LIMIT_STORAGE_URI)
         return out
 
 
@@ -96,6 +102,10 @@ def _defaults(data_dir: Path) -> dict[str, str]:
         "ADMIN_TOKEN": "local-admin-token",
         "SECRET_KEY": "local-dev-secret-key",
         "WEBAPP_SAMPLE_CSV": str(_REPO_ROOT / "sample_dataset" / "house_sales_2014-05_to_06.csv"),
+        "CORRECTION_MAX_RATIO": "3",
+        "CORRECTION_MIN_ZIP_SALES": "5",
+        "CORRECTION_RATE_LIMIT": "20 per minute",
+        "RATE_LIMIT_STORAGE_URI": "memory://",
     }
 
 
@@ -180,6 +190,33 @@ def _redact_url(value: str) -> str:
     return value
 
 
+def _ratio(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError("must be a number greater than 1, e.g. 3") from None
+    if not 1.0 < number < float("inf"):
+        raise ValueError("must be a finite number greater than 1 (a factor), e.g. 3")
+    return number
+
+
+def _rate_limit(value: str) -> str:
+    from limits import parse_many  # Flask-Limiter's own grammar
+
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ValueError('must be a rate such as "20 per minute" or "5/second;100/day"') from None
+    return value
+
+
+def _limiter_storage(value: str) -> str:
+    schemes = ("memory", "redis", "rediss", "redis+cluster", "redis+sentinel", "memcached")
+    if urlparse(value).scheme not in schemes or "://" not in value:
+        raise ValueError("must be memory:// or a redis://, rediss:// or memcached:// URI")
+    return value
+
+
 _CHECKS = {
     "MONGO_URI": _mongo_uri,
     "MONGO_DB": _name,
@@ -196,4 +233,8 @@ _CHECKS = {
     "REGISTERED_MODEL_NAME": _name,
     "MODEL_POLL_SECONDS": _positive_float,
     "HTTP_TIMEOUT_SECONDS": _positive_float,
+    "CORRECTION_MAX_RATIO": _ratio,
+    "CORRECTION_MIN_ZIP_SALES": _positive_int,
+    "CORRECTION_RATE_LIMIT": _rate_limit,
+    "RATE_LIMIT_STORAGE_URI": _limiter_storage,
 }

@@ -11,7 +11,7 @@ from jinja2 import StrictUndefined
 
 from houseprice.settings import Settings
 from houseprice.web import configure_logging, current_request_id, install
-from webapp import errors, filters, ops, pages
+from webapp import errors, filters, ops, pages, ratelimit, review
 from webapp.clients import DbappClient, MlappClient
 from webapp.forms import LABELS, load_choices, message, parse_number
 
@@ -58,7 +58,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.after_request(_security_headers)
     app.register_blueprint(pages.bp)
     app.register_blueprint(ops.bp)
+    app.register_blueprint(review.bp)
     errors.register(app)
+    ratelimit.init_app(app, settings)
     return app
 
 

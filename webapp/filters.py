@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from webapp.forms import number_text
@@ -12,6 +12,14 @@ def money(value: Any) -> str:
     """$1,234,567 for a price; prices are estimates, so cents would be false precision."""
     try:
         return f"${float(value):,.0f}"
+    except (TypeError, ValueError):
+        return "—"
+
+
+def percent(value: Any, digits: int = 0) -> str:
+    """0.8 as "80 %", 0.1234 with digits=1 as "12.3 %"."""
+    try:
+        return f"{float(value) * 100:.{digits}f} %"
     except (TypeError, ValueError):
         return "—"
 
@@ -32,3 +40,14 @@ def when(value: Any) -> str:
     except ValueError:
         return str(value)[:32]
     return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def when_unix(value: Any) -> str:
+    """Unix seconds (as MLflow records them) as 'YYYY-MM-DD HH:MM UTC'."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return "—"
+    if seconds <= 0:
+        return "—"
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         dbapp=DbappClient(settings.DBAPP_URL, settings.HTTP_TIMEOUT_SECONDS, session),
         choices=load_choices(settings.WEBAPP_SAMPLE_CSV),
     )
-    for name in ("money", "when", "when_unix", "plain", "percent"):
+    for name in ("money", "when", "when_unix", "plain", "percent", "grouped"):
         app.add_template_filter(getattr(filters, name))
     app.jinja_env.globals.update(
         message=message,

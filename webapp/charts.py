@@ -55,7 +55,7 @@ def money_short(value: float) -> str:
     """$450k, $1.2M: axis labels that fit."""
     if abs(value) >= 1_000_000:
         return f"${value / 1_000_000:.1f}M".replace(".0M", "M")
-    return f"${value / 1000:.0f}k"
+    return f"${value / 1000:.0f}k" if value else "$0"
 
 
 def _svg(title: str, desc: str, body: list[str], chart_id: str) -> Markup:

@@ -17,11 +17,18 @@ def money(value: Any) -> str:
 
 
 def percent(value: Any, digits: int = 0) -> str:
-    """0.8 as "80 %", 0.1234 with digits=1 as "12.3 %"."""
+    """0.8 as "80 %", 0.1234 with digits=1 as "12.3 %" (a no-break space: never "80" then "%")."""
     try:
-        return f"{float(value) * 100:.{digits}f} %"
+        return f"{float(value) * 100:.{digits}f}\u00a0%"
     except (TypeError, ValueError):
         return "—"
+
+
+def grouped(value: Any) -> str:
+    """2,430 for an area; "—" when there is no number."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "—"
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,}"
 
 
 def plain(value: Any) -> str:

@@ -112,6 +112,12 @@ def _version_key(version: str) -> int:
         return -1
 
 
+def _rank(score: dict[str, Any], champion: str) -> tuple[bool, int]:
+    """The champion first, then the newest version."""
+    text = str(score.get("version", ""))
+    return (text == champion, int(text) if text.isdigit() else -1)
+
+
 def history_chart(promotions: list[dict[str, Any]]) -> Markup | None:
     """MdAPE per dataset version per model folder; each decision's champion is ringed.
 
@@ -124,13 +130,19 @@ def history_chart(promotions: list[dict[str, Any]]) -> Markup | None:
     points: dict[str, list[tuple[int, float, bool]]] = {}
     for index, version in enumerate(versions):
         decision = latest[version]
+        champion = str(decision.get("champion_version", ""))
+        # One point per folder: its champion version if it has it, else its newest version.
+        chosen: dict[str, dict[str, Any]] = {}
+
         for score in decision.get("scores") or []:
-            mdape = score.get("mdape")
-            if not isinstance(mdape, int | float) or score.get("error"):
+            if not isinstance(score.get("mdape"), int | float) or score.get("error"):
                 continue
-            is_champion = str(score.get("version")) == str(decision.get("champion_version"))
             folder = str(score.get("model_folder") or "unknown")
-            points.setdefault(folder, []).append((index, float(mdape), is_champion))
+            if folder not in chosen or _rank(score, champion) > _rank(chosen[folder], champion):
+                chosen[folder] = score
+        for folder, score in chosen.items():
+            is_champion = str(score["version"]) == champion
+            points.setdefault(folder, []).append((index, float(score["mdape"]), is_champion))
     if not points:
         return None
     series = [charts.Series(name, tuple(p)) for name, p in sorted(points.items())]

@@ -52,6 +52,7 @@ class Sales:
     frame: pd.DataFrame  # KEPT columns, newest sale first
     by_zip: dict[str, np.ndarray]  # statezip -> row positions in `frame`
     bounds: dict[str, tuple[float, float]]  # feature -> (lowest, highest) seen
+    numbers: dict[str, np.ndarray]  # compared features as float arrays, computed once
 
     @classmethod
     def from_frame(cls, version: str, frame: pd.DataFrame) -> Sales:
@@ -63,7 +64,9 @@ class Sales:
         bounds = {
             name: (float(frame[name].min()), float(frame[name].max())) for name in RANGE_CHECKED
         }
-        return cls(version, frame, {str(k): np.asarray(v) for k, v in groups.items()}, bounds)
+        numbers = {name: frame[name].to_numpy(dtype=float) for name in SCALES}
+        by_zip = {str(k): np.asarray(v) for k, v in groups.items()}
+        return cls(version, frame, by_zip, bounds, numbers)
 
     @property
     def rows(self) -> int:
@@ -88,7 +91,7 @@ class Sales:
         for name, scale in SCALES.items():
             if house.get(name) is None:
                 continue
-            values = self.frame[name].to_numpy(dtype=float)[positions]
+            values = self.numbers[name][positions]
             if name == "sqft_living":
                 gap = np.abs(np.log(values) - math.log(house[name]))
             else:
@@ -108,7 +111,7 @@ class Sales:
     def familiarity(self, house: dict[str, Any]) -> dict[str, Any]:
         """How well past sales cover this house: similar sales in its zip, values never seen."""
         same = self.by_zip.get(house["statezip"], np.empty(0, dtype=np.int64))
-        living = self.frame["sqft_living"].to_numpy(dtype=float)[same]
+        living = self.numbers["sqft_living"][same]
         similar = int((np.abs(living / house["sqft_living"] - 1) <= SIMILAR_SHARE).sum())
         outside = []
         for name in RANGE_CHECKED:

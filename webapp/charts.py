@@ -19,6 +19,7 @@ MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 76, 20, 20, 52
 # Okabe-Ito colours: told apart with the common colour-vision deficiencies.
 PALETTE = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000")
 SHAPES = ("circle", "square", "diamond", "triangle")
+LEGEND_PER_ROW = 3
 
 
 @dataclass(frozen=True)
@@ -185,7 +186,8 @@ def mdape_history(series: Sequence[Series], versions: Sequence[str]) -> Markup:
         WIDTH - MARGIN_RIGHT - 20,
     )
     y_ticks = nice_ticks(min(values) * 100 * 0.9, max(values) * 100 * 1.05)
-    y = Axis(y_ticks[0], y_ticks[-1], HEIGHT - MARGIN_BOTTOM, MARGIN_TOP + 24)
+    legend_rows = math.ceil(len(series) / LEGEND_PER_ROW)
+    y = Axis(y_ticks[0], y_ticks[-1], HEIGHT - MARGIN_BOTTOM, MARGIN_TOP + 26 * legend_rows)
     body = _frame(
         x,
         y,
@@ -211,12 +213,13 @@ def mdape_history(series: Sequence[Series], versions: Sequence[str]) -> Markup:
             body.append(_marker(SHAPES[number % len(SHAPES)], px, py, colour))
             if champion:
                 body.append(f'<circle class="chart-champion" cx="{px:.1f}" cy="{py:.1f}" r="10"/>')
-        # Legend along the top, one entry per folder.
-        lx = MARGIN_LEFT + 8 + number * 150
-        body.append(_marker(SHAPES[number % len(SHAPES)], lx, MARGIN_TOP + 6, colour))
+        # Legend along the top, one entry per folder, LEGEND_PER_ROW to a row.
+        row, column = divmod(number, LEGEND_PER_ROW)
+        lx = MARGIN_LEFT + 8 + column * 190
+        ly = MARGIN_TOP + 6 + row * 26
+        body.append(_marker(SHAPES[number % len(SHAPES)], lx, ly, colour))
         body.append(
-            f'<text class="chart-legend" x="{lx + 10}" y="{MARGIN_TOP + 10}">'
-            f"{escape(one.name[:18])}</text>"
+            f'<text class="chart-legend" x="{lx + 10}" y="{ly + 5}">{escape(one.name[:18])}</text>'
         )
     desc = "; ".join(
         f"{one.name}: "

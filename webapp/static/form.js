@@ -58,6 +58,7 @@ function narrowZipsByCity(form) {
     var zips = byCity[name.toLowerCase()];
     if (!zips) {
       offer(everyZip);
+      note.classList.remove("live-note-warn");
       note.textContent = name ? "No sale seen in " + name + " yet: every known ZIP code is offered." : "";
       return;
     }
@@ -65,9 +66,9 @@ function narrowZipsByCity(form) {
     if (zips.length === 1 && !zip.value.trim()) zip.value = zips[0];
     var typed = zip.value.trim().toUpperCase();
     var text = "ZIP codes seen with " + name + ": " + zips.join(", ") + ".";
-    if (typed && zips.indexOf(typed) < 0) {
-      text += " " + typed + " is not one of them: check the city or the ZIP code.";
-    }
+    var unseen = typed && zips.indexOf(typed) < 0;
+    if (unseen) text += " " + typed + " is not one of them: check the city or the ZIP code.";
+    note.classList.toggle("live-note-warn", Boolean(unseen));
     note.textContent = text;
   }
   city.addEventListener("input", narrow);
@@ -82,6 +83,7 @@ function checkAreas(form) {
   var basement = form.querySelector("#field-sqft_basement");
   if (!living || !above || !basement) return;
   var note = noteFor(living);
+  note.classList.add("live-note-warn");
   function number(input) {
     var text = input.value.replace(/,/g, "").trim();
     return /^\d+$/.test(text) ? parseInt(text, 10) : NaN;

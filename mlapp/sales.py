@@ -52,7 +52,7 @@ class Sales:
     frame: pd.DataFrame  # KEPT columns, newest sale first
     by_zip: dict[str, np.ndarray]  # statezip -> row positions in `frame`
     bounds: dict[str, tuple[float, float]]  # feature -> (lowest, highest) seen
-    numbers: dict[str, np.ndarray]  # compared features as float arrays, computed once
+    numbers: dict[str, np.ndarray]  # compared features and price as float arrays, made once
 
     @classmethod
     def from_frame(cls, version: str, frame: pd.DataFrame) -> Sales:
@@ -64,7 +64,7 @@ class Sales:
         bounds = {
             name: (float(frame[name].min()), float(frame[name].max())) for name in RANGE_CHECKED
         }
-        numbers = {name: frame[name].to_numpy(dtype=float) for name in SCALES}
+        numbers = {name: frame[name].to_numpy(dtype=float) for name in (*SCALES, "price")}
         by_zip = {str(k): np.asarray(v) for k, v in groups.items()}
         return cls(version, frame, by_zip, bounds, numbers)
 
@@ -75,18 +75,18 @@ class Sales:
     def comparables(self, house: dict[str, Any], limit: int) -> list[dict[str, Any]]:
         """The `limit` most similar sales: same zip code first, then nearest overall."""
         same = self.by_zip.get(house["statezip"], np.empty(0, dtype=np.int64))
-        chosen = list(same[self._order(same, house)][:limit])
+        chosen = list(same[self._order(same, house, limit)][:limit])
         if len(chosen) < limit:
             others = np.setdiff1d(np.arange(self.rows), same, assume_unique=True)
-            chosen += list(others[self._order(others, house)][: limit - len(chosen)])
-        rows = self.frame.iloc[chosen]
-        return [
-            {**_plain(row), "same_zip": row["statezip"] == house["statezip"]}
-            for row in rows.to_dict(orient="records")
-        ]
+            rest = limit - len(chosen)
+            chosen += list(others[self._order(others, house, rest)][:rest])
+        part = self.frame.iloc[chosen]
+        columns = {name: part[name].tolist() for name in KEPT}  # far faster than to_dict
+        rows = [{name: columns[name][i] for name in KEPT} for i in range(len(part))]
+        return [{**_plain(row), "same_zip": row["statezip"] == house["statezip"]} for row in rows]
 
-    def _order(self, positions: np.ndarray, house: dict[str, Any]) -> np.ndarray:
-        """Order of `positions` by distance to the house; newer sales first on a tie."""
+    def _order(self, positions: np.ndarray, house: dict[str, Any], limit: int) -> np.ndarray:
+        """Indexes into `positions` of the nearest sales, nearest first, newer first on a tie."""
         distance = np.zeros(len(positions))
         for name, scale in SCALES.items():
             if house.get(name) is None:
@@ -97,16 +97,20 @@ class Sales:
             else:
                 gap = np.abs(values - float(house[name]))
             distance += gap / scale
-        # Positions are newest first already: a stable sort keeps that order on ties.
-        return np.argsort(distance, kind="stable")
+        # Only the `limit` nearest matter: keep those within the limit-th distance (ties
+        # included), then a stable sort: positions are newest first, so newer wins a tie.
+        if len(distance) > limit:
+            kth = np.partition(distance, limit - 1)[limit - 1]
+            near = np.flatnonzero(distance <= kth)
+        else:
+            near = np.arange(len(distance))
+        return near[np.argsort(distance[near], kind="stable")]
 
     def zip_points(self, statezip: str) -> list[list[float]]:
         """[living area, price] of the zip's newest sales, for its chart."""
         positions = self.by_zip.get(statezip, np.empty(0, dtype=np.int64))[:MAX_POINTS]
-        part = self.frame.iloc[positions]
-        return [
-            [float(s), float(p)] for s, p in zip(part["sqft_living"], part["price"], strict=True)
-        ]
+        area, price = self.numbers["sqft_living"][positions], self.numbers["price"][positions]
+        return np.column_stack([area, price]).tolist()
 
     def familiarity(self, house: dict[str, Any]) -> dict[str, Any]:
         """How well past sales cover this house: similar sales in its zip, values never seen."""

@@ -126,6 +126,7 @@ class Sales:
         return {
             "zip_sales": len(same),
             "similar_sales": similar,
+            "similar_share": SIMILAR_SHARE,
             "outside": outside,
             "few_similar": similar < FEW_SIMILAR or bool(outside),
         }

@@ -100,8 +100,9 @@ def few_similar_reasons(familiarity: dict[str, Any], statezip: str) -> list[str]
     if int(familiarity.get("zip_sales", 0)) == 0:
         reasons.append(f"No sale in {statezip} has been seen.")
     elif not reasons or similar == 0:
-        count = "no sale" if similar == 0 else "1 sale" if similar == 1 else f"{similar} sales"
-        reasons.append(f"Only {count} in {statezip} within 25 % of this living area.")
+        count = "No sale" if similar == 0 else f"Only {similar} sale{'s' if similar > 1 else ''}"
+        share = float(familiarity.get("similar_share", 0.25))
+        reasons.append(f"{count} in {statezip} within {share:.0%} of this living area.")
     return reasons
 
 

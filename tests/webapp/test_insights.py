@@ -108,15 +108,20 @@ def test_few_similar_reasons_name_the_value_and_the_range_seen():
     familiarity = {
         "zip_sales": 60,
         "similar_sales": 0,
+        "similar_share": 0.3,
         "few_similar": True,
         "outside": [{"field": "sqft_living", "value": 20000, "low": 380.0, "high": 13540.0}],
     }
     assert few_similar_reasons(familiarity, "WA 98004") == [
         "Living area 20,000 sq ft is more than in any sale seen (at most 13,540 sq ft).",
-        "Only no sale in WA 98004 within 25 % of this living area.",
+        "No sale in WA 98004 within 30% of this living area.",
     ]
     unseen = {"zip_sales": 0, "similar_sales": 0, "few_similar": True, "outside": []}
     assert few_similar_reasons(unseen, "WA 99999") == ["No sale in WA 99999 has been seen."]
+    few = {"zip_sales": 60, "similar_sales": 2, "few_similar": True, "outside": []}
+    assert few_similar_reasons(few, "WA 98004") == [
+        "Only 2 sales in WA 98004 within 25% of this living area."
+    ]
     covered = {"zip_sales": 60, "similar_sales": 22, "few_similar": False, "outside": []}
     assert few_similar_reasons(covered, "WA 98004") == []
 

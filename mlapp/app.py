@@ -13,7 +13,7 @@ from flask import Flask
 
 from houseprice.settings import Settings
 from houseprice.web import configure_logging, install, set_admin_token
-from mlapp import ops, predict
+from mlapp import insights, ops, predict
 from mlapp.model_store import ModelStore
 from mlapp.predictor import configure_sklearn
 
@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.before_request(store.ensure_started)
     app.register_blueprint(predict.bp)
     app.register_blueprint(ops.bp)
+    app.register_blueprint(insights.bp, settings=settings)
     return app
 
 

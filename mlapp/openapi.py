@@ -64,6 +64,119 @@ _ERRORS = {
 }
 
 
+def _query(name: str, schema: dict[str, Any], required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": required, "schema": schema}
+
+
+def _feature_query(name: str, required: bool = False) -> dict[str, Any]:
+    field = next(f for f in FEATURES if f.name == name)
+    return _query(name, _field_schema(field), required)
+
+
+_READ_ERRORS = {
+    "422": _json(_ref("ValidationError"), "A bad or unknown query parameter, named in `fields`"),
+    "503": _json(_ref("Error"), "BUCKET_2 or MLflow cannot be read right now"),
+}
+_OBJECT = {"type": "object"}
+# mlapp.insights: read-only answers for the web pages (comparables, model page, lineage).
+_INSIGHT_PATHS: dict[str, Any] = {
+    "/comparables": {
+        "get": {
+            "summary": "Past sales most like a house (same zip first), its zip's sales, "
+            "and how well the data covers it",
+            "operationId": "comparables",
+            "parameters": [
+                _feature_query("statezip", True),
+                _feature_query("sqft_living", True),
+                _feature_query("bedrooms"),
+                _feature_query("bathrooms"),
+                _feature_query("yr_built"),
+                _query("limit", {"type": "integer", "minimum": 1, "maximum": 20, "default": 5}),
+            ],
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "dataset_version": {"type": "string"},
+                            "sales": {"type": "integer"},
+                            "statezip": {"type": "string"},
+                            "comparables": {"type": "array", "items": _OBJECT},
+                            "zip_points": {
+                                "type": "array",
+                                "items": {"type": "array", "items": {"type": "number"}},
+                                "description": "[living area, price] of the zip's newest sales",
+                            },
+                            "familiarity": _OBJECT,
+                        },
+                    },
+                    "Comparables from the newest committed dataset version",
+                ),
+                "404": _json(_ref("Error"), "No dataset version is committed yet"),
+                **_READ_ERRORS,
+            },
+        }
+    },
+    "/model/history": {
+        "get": {
+            "summary": "The champion (why and when promoted) and every promotion decision",
+            "operationId": "modelHistory",
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "registered_model": {"type": "string"},
+                            "champion": {"oneOf": [_OBJECT, {"type": "null"}]},
+                            "promotions": {"type": "array", "items": _OBJECT},
+                        },
+                    },
+                    "Read from the MLflow registry and the promotions experiment",
+                ),
+                **_READ_ERRORS,
+            },
+        }
+    },
+    "/lineage": {
+        "get": {
+            "summary": "A model version, its dataset version's manifest and drift report",
+            "operationId": "lineage",
+            "parameters": [
+                _query("model_version", {"type": "string", "pattern": "^[1-9][0-9]{0,8}$"}, True)
+            ],
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {"model": _OBJECT, "dataset": _OBJECT},
+                    },
+                    "The version and its data",
+                ),
+                "404": _json(_ref("Error"), "No such registered version"),
+                **_READ_ERRORS,
+            },
+        }
+    },
+    "/drift_report": {
+        "get": {
+            "summary": "The drift report of a dataset version (sandboxed HTML)",
+            "operationId": "driftReport",
+            "parameters": [
+                _query("dataset_version", {"type": "string", "pattern": "^v[1-9][0-9]{0,8}$"}, True)
+            ],
+            "responses": {
+                "200": {
+                    "description": "The report",
+                    "content": {"text/html": {"schema": {"type": "string"}}},
+                },
+                "404": _json(_ref("Error"), "This version has no drift report"),
+                **_READ_ERRORS,
+            },
+        }
+    },
+}
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
     return {
@@ -164,6 +277,7 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1 document")},
                 }
             },
+            **_INSIGHT_PATHS,
             "/admin/reload": {
                 "post": {
                     "summary": "Check the champion alias now (in the worker that answers)",

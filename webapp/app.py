@@ -11,7 +11,7 @@ from jinja2 import StrictUndefined
 
 from houseprice.settings import Settings
 from houseprice.web import configure_logging, current_request_id, install
-from webapp import errors, filters, ops, pages, ratelimit, review
+from webapp import errors, filters, model_page, ops, pages, ratelimit, review
 from webapp.clients import DbappClient, MlappClient
 from webapp.forms import LABELS, load_choices, message, parse_number
 
@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         dbapp=DbappClient(settings.DBAPP_URL, settings.HTTP_TIMEOUT_SECONDS, session),
         choices=load_choices(settings.WEBAPP_SAMPLE_CSV),
     )
-    for name in ("money", "when", "plain"):
+    for name in ("money", "when", "when_unix", "plain", "percent", "grouped"):
         app.add_template_filter(getattr(filters, name))
     app.jinja_env.globals.update(
         message=message,
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.after_request(_security_headers)
     app.register_blueprint(pages.bp)
     app.register_blueprint(ops.bp)
+    app.register_blueprint(model_page.bp)
     app.register_blueprint(review.bp)
     errors.register(app)
     ratelimit.init_app(app, settings)

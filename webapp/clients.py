@@ -20,7 +20,8 @@ class DependencyError(Exception):
     """A service the web app depends on did not give a usable answer."""
 
     # "unavailable": no answer (refused, timed out, 502-504); "no_model": mlapp has no
-    # model yet; "conflict": the id is already used for different content (409);
+    # model yet; "not_found": nothing under that name (404); "conflict": the id is already
+    # used for different content (409);
     # "bad_response": an answer we cannot use (other status, unexpected body).
     def __init__(self, dependency: str, kind: str, detail: str = "", status: int | None = None):
         super().__init__(f"{dependency} {kind}: {detail}".strip())
@@ -43,6 +44,20 @@ class Prediction:
     request_id: str
     price: float
     model: dict[str, str]  # name, version, model_folder, dataset_version, run_id
+    interval: dict[str, float] | None = None  # low, high, level; None when mlapp gave none
+
+
+def read_interval(value: Any) -> dict[str, float] | None:
+    """mlapp's `interval` if it is a usable range (low <= high, level in (0, 1)), else None."""
+    if not isinstance(value, dict):
+        return None
+    try:
+        low, high, level = (float(value[k]) for k in ("low", "high", "level"))
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not all(math.isfinite(x) for x in (low, high, level)) or low > high or not 0 < level < 1:
+        return None
+    return {"low": low, "high": high, "level": level}
 
 
 @dataclass(frozen=True)
@@ -124,7 +139,30 @@ class MlappClient(_Service):
             raise DependencyError(self.name, "bad_response", "answer lacks price/model") from None
         if not math.isfinite(price):
             raise DependencyError(self.name, "bad_response", "price is not a finite number")
-        return Prediction(answer_id, price, model)
+        return Prediction(answer_id, price, model, read_interval(body.get("interval")))
+
+    def insight(self, path: str, params: dict[str, Any], request_id: str) -> dict[str, Any]:
+        """A read-only answer of mlapp.insights (comparables, model history, lineage)."""
+        response = self.call("GET", path, request_id, params=params)
+        if response.status_code == 404:
+            body = _json(response)
+            detail = str(body.get("message", "")) if isinstance(body, dict) else ""
+            raise DependencyError(self.name, "not_found", detail, 404)
+        if response.status_code != 200:
+            raise self.unexpected(response)
+        body = _json(response)
+        if not isinstance(body, dict):
+            raise DependencyError(self.name, "bad_response", f"{path} answered no JSON object")
+        return body
+
+    def drift_report(self, dataset_version: str, request_id: str) -> bytes:
+        params = {"dataset_version": dataset_version}
+        response = self.call("GET", "/drift_report", request_id, params=params)
+        if response.status_code == 404:
+            raise DependencyError(self.name, "not_found", "no drift report", 404)
+        if response.status_code != 200:
+            raise self.unexpected(response)
+        return response.content
 
 
 class DbappClient(_Service):
@@ -164,6 +202,18 @@ class DbappClient(_Service):
         if response.status_code not in (200, 201):
             raise self.unexpected(response)
         return response.status_code == 201
+
+    def get_prediction(self, prediction_id: str, request_id: str) -> dict[str, Any] | None:
+        """One stored prediction by its id, or None when dbapp holds none with it."""
+        response = self.call("GET", f"/predictions/{prediction_id}", request_id)
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise self.unexpected(response)
+        body = _json(response)
+        if not isinstance(body, dict):
+            raise DependencyError(self.name, "bad_response", "prediction is no JSON object")
+        return body
 
     def list(self, collection: str, page: int, per_page: int, request_id: str) -> Page:
         """One page of `predictions` or `corrections`, newest first as dbapp orders them."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from webapp.forms import number_text
@@ -14,6 +14,21 @@ def money(value: Any) -> str:
         return f"${float(value):,.0f}"
     except (TypeError, ValueError):
         return "—"
+
+
+def percent(value: Any, digits: int = 0) -> str:
+    """0.8 as "80 %", 0.1234 with digits=1 as "12.3 %" (a no-break space: never "80" then "%")."""
+    try:
+        return f"{float(value) * 100:.{digits}f}\u00a0%"
+    except (TypeError, ValueError):
+        return "—"
+
+
+def grouped(value: Any) -> str:
+    """2,430 for an area; "—" when there is no number."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "—"
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,}"
 
 
 def plain(value: Any) -> str:
@@ -32,3 +47,14 @@ def when(value: Any) -> str:
     except ValueError:
         return str(value)[:32]
     return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def when_unix(value: Any) -> str:
+    """Unix seconds (as MLflow records them) as 'YYYY-MM-DD HH:MM UTC'."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return "—"
+    if seconds <= 0:
+        return "—"
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -133,6 +133,8 @@ class Choices:
     statezips: tuple[str, ...] = ()
     countries: tuple[str, ...] = ()
     defaults: dict[str, str] = field(default_factory=dict)
+    # The state/ZIPs seen with each city: choosing a city narrows the ZIP suggestions.
+    zips_by_city: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def load_choices(path: str | Path) -> Choices:
@@ -165,6 +167,10 @@ def load_choices(path: str | Path) -> Choices:
         statezips=tuple(sorted(valid["statezip"].unique())),
         countries=tuple(sorted(valid["country"].unique())),
         defaults=defaults,
+        zips_by_city={
+            str(city): tuple(sorted(zips.unique()))
+            for city, zips in valid.groupby("city")["statezip"]
+        },
     )
 
 
@@ -220,7 +226,31 @@ def read_features(form: Mapping[str, str]) -> Submission:
                 not_numbers[spec.name] = f"must be {spec.describe()}, not “{text[:40]}”"
     clean, errors = validate_features(record)
     errors.update(not_numbers)
+    if not errors:
+        errors.update(area_mismatch(clean))
     return Submission(clean if not errors else {}, errors, values)
+
+
+def area_mismatch(house: dict[str, Any]) -> dict[str, str]:
+    """Living area must be area above ground plus basement; the message says what to change.
+
+    Mirrors the record contract's rule so the person reads which field to fix.
+    """
+    living, above, basement = (house[n] for n in ("sqft_living", "sqft_above", "sqft_basement"))
+    total = above + basement
+    if living == total:
+        return {}
+    if living > above:
+        other = f"basement area to {living - above:,}"
+    else:
+        other = f"area above ground to {living - basement:,}" if living > basement else ""
+    fix = f"set living area to {total:,}" + (f", or {other}" if other else "")
+    return {
+        "sqft_living": (
+            f"({living:,} sq ft) must equal area above ground plus basement area "
+            f"({above:,} + {basement:,} = {total:,} sq ft): {fix}"
+        )
+    }
 
 
 def read_price(text: str) -> tuple[float | None, str | None]:

@@ -19,6 +19,7 @@ from flask import Blueprint, abort, current_app, render_template, request
 from houseprice.schema import FEATURES
 from houseprice.settings import Settings
 from houseprice.web import current_request_id
+from webapp import comparables
 from webapp.clients import DbappClient, DependencyError, MlappClient, Prediction, Rejected
 from webapp.filters import plain
 from webapp.forms import (
@@ -95,6 +96,8 @@ def render_result(prediction: dict[str, Any], token: str, **extra: Any) -> str:
         "errors": {},
         "corrected_price": "",
         "correction_id": uuid.uuid4().hex,
+        "nearby": None,  # comparable sales, shown with a fresh estimate only
+        "nearby_problem": "",
         **extra,
     }
     prefill = {name: plain(value) for name, value in prediction["features"].items()}
@@ -151,8 +154,15 @@ def predict():
         count_error(exc.kind, "dbapp")
         log.warning("request_id=%s prediction not saved: %s", request_id, exc)
     shown = _shown(prediction, submission.clean)
+    nearby, nearby_problem = comparables.for_house(
+        _services().mlapp, submission.clean, prediction.price, prediction.interval, request_id
+    )
     return render_result(
-        shown, sign_prediction(_services().settings.SECRET_KEY, shown), saved=saved
+        shown,
+        sign_prediction(_services().settings.SECRET_KEY, shown),
+        saved=saved,
+        nearby=nearby,
+        nearby_problem=nearby_problem,
     )
 
 
@@ -283,5 +293,6 @@ def _shown(prediction: Prediction, features: dict[str, Any]) -> dict[str, Any]:
             key: prediction.model.get(key, "")
             for key in ("name", "version", "model_folder", "dataset_version", "run_id")
         },
+        "interval": prediction.interval,
         "features": features,
     }

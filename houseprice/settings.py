@@ -51,6 +51,8 @@ class Settings:
     SECRET_KEY: str
     # Past sales the web form derives its city/statezip suggestions and defaults from.
     WEBAPP_SAMPLE_CSV: str
+    # Pushgateway the jobs push their metrics to (houseprice/pushgateway.py); empty: none.
+    PUSHGATEWAY_URL: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -100,6 +102,7 @@ def _defaults(data_dir: Path) -> dict[str, str]:
         "ADMIN_TOKEN": "local-admin-token",
         "SECRET_KEY": "local-dev-secret-key",
         "WEBAPP_SAMPLE_CSV": str(_REPO_ROOT / "sample_dataset" / "house_sales_2014-05_to_06.csv"),
+        "PUSHGATEWAY_URL": "",
     }
 
 
@@ -152,6 +155,10 @@ def _http_url(value: str) -> str:
     return value.rstrip("/")
 
 
+def _optional_http_url(value: str) -> str:
+    return _http_url(value) if value else ""
+
+
 def _tracking_uri(value: str) -> str:
     parsed = urlparse(value)
     if parsed.scheme not in ("http", "https", "sqlite", "postgresql", "file", "databricks"):
@@ -200,4 +207,5 @@ _CHECKS = {
     "REGISTERED_MODEL_NAME": _name,
     "MODEL_POLL_SECONDS": _positive_float,
     "HTTP_TIMEOUT_SECONDS": _positive_float,
+    "PUSHGATEWAY_URL": _optional_http_url,
 }

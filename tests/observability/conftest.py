@@ -28,7 +28,12 @@ def pushgateway_server(workdir: Path) -> Iterator[str]:
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     proc = start(
-        [binary("prometheus-pushgateway"), f"--web.listen-address=127.0.0.1:{port}"],
+        [
+            binary("prometheus-pushgateway"),
+            f"--web.listen-address=127.0.0.1:{port}",
+            # Debian's default is a file under /var/lib/prometheus, shared by every run.
+            f"--persistence.file={workdir / 'metrics.store'}",
+        ],
         workdir / "pushgateway.log",
     )
     url = f"http://127.0.0.1:{port}"

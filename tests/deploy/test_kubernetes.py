@@ -438,6 +438,9 @@ def workload_labels(rendered) -> dict[str, tuple[str, dict[str, str]]]:
         (None, "pushgateway", False),
         ("webapp", "pushgateway", False),
         ("mlapp", "pushgateway", False),
+        ("grafana", "prometheus", True),  # dashboards
+        ("webapp", "prometheus", False),
+        ("data-job", "prometheus", False),
     ],
 )
 def test_network_policies_allow_exactly_the_platform_flows(

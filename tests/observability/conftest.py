@@ -13,6 +13,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.deploy.conftest import rendered  # noqa: F401 - the rendered manifests fixture
 from tests.support.servers import free_port, start, stop, wait_for_http
 
 

@@ -182,6 +182,8 @@ def _top(counts: np.ndarray, categories: list[Any], n: int = 3) -> dict[str, Any
 def reference_versions(settings: Settings, bucket: Bucket, version: str) -> tuple[list[str], str]:
     """(v1..vK, where they come from): the champion's training data, else every earlier version."""
     earlier = [v for v in committed_versions(bucket) if version_number(v) < version_number(version)]
+    if not earlier:
+        return [], "no earlier version"
     try:
         registry.configure_client_timeouts()
         registry.check_reachable(settings.MLFLOW_TRACKING_URI)

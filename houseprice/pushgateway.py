@@ -66,6 +66,10 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
         "Median absolute percentage error of a registered model version on validation rows",
         ("version",),
     ),
+    "houseprice_training_metric": (
+        "A registered version's score at training on the validation rows (mdape, mae, rmse, r2)",
+        ("metric", "version"),
+    ),
     "houseprice_champion_version": ("Registered model version holding the champion alias", ()),
     "houseprice_champion_dataset_version": (
         "Number N of the dataset version the champion was trained on",
@@ -210,6 +214,10 @@ def training_metrics(
         number = version_number(result.dataset_version)
         if number is not None:
             metrics.set("houseprice_training_dataset_version", number)
+        for name, value in result.metrics.items():
+            metrics.set(
+                "houseprice_training_metric", value, metric=name, version=result.model_version
+            )
         if "mdape" in result.metrics:
             metrics.set(
                 "houseprice_model_mdape", result.metrics["mdape"], version=result.model_version

@@ -110,9 +110,14 @@ def test_training_and_promotion_push_per_folder_and_the_champion(
             m for m in registry.model_versions(client, env.registered)
             if m.tags["model_folder"] == folder
         ]  # fmt: skip
-        run_mdape = client.get_run(mv.run_id).data.metrics["mdape"]
+        run_metrics = client.get_run(mv.run_id).data.metrics
         mdape = one(samples, "houseprice_model_mdape", version=str(mv.version), **labels)
-        assert mdape == pytest.approx(run_mdape)
+        assert mdape == pytest.approx(run_metrics["mdape"])
+        for name in ("mae", "rmse", "r2"):
+            pushed_value = one(
+                samples, "houseprice_training_metric", metric=name, version=mv.version, **labels
+            )
+            assert pushed_value == pytest.approx(run_metrics[name])
         assert 0 < one(samples, "houseprice_job_duration_seconds", **labels) < 600
     promotion = {"job": "promotion"}
     assert one(samples, "houseprice_champion_version", **promotion) == int(champion.version)

@@ -20,7 +20,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, pushadd_to_gateway
 
-from houseprice.datasets import latest_version
+from houseprice import datasets
 
 log = logging.getLogger(__name__)
 
@@ -132,10 +132,11 @@ def push(url: str, metrics: JobMetrics, timeout: float = PUSH_TIMEOUT_SECONDS) -
 
 
 def version_number(version: str | None) -> int | None:
-    """3 for "v3"; None for anything else."""
-    if version and version.startswith("v") and version[1:].isdigit():
-        return int(version[1:])
-    return None
+    """3 for "v3"; None for anything that is not a dataset version (no figure is pushed)."""
+    try:
+        return datasets.version_number(version or "")
+    except ValueError:
+        return None
 
 
 # -- what each job pushes
@@ -178,7 +179,7 @@ def push_data_job(
         return False
     newest = held = None
     try:
-        newest = latest_version(data_bucket)
+        newest = datasets.latest_version(data_bucket)
         held = corrections.count_documents({"held": True})
     except Exception as exc:  # reported, and pushed without the figure it could not read
         log.warning("job metrics incomplete: %s: %s", type(exc).__name__, str(exc)[:200])

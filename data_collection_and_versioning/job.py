@@ -24,7 +24,7 @@ from pymongo import MongoClient
 from pymongo.collection import Collection
 from pymongo.errors import OperationFailure, PyMongoError
 
-from data_collection_and_versioning import faults, rows, screening, sources
+from data_collection_and_versioning import drift, faults, rows, screening, sources
 from data_collection_and_versioning.followup import (
     archive_raw,
     finish_commit,
@@ -48,7 +48,7 @@ from data_collection_and_versioning.versioning import (
     read_chunk,
     utc_now,
 )
-from houseprice import mongo
+from houseprice import mongo, pushgateway
 from houseprice.datasets import INSTREAM_PREFIX, SOURCE_COLUMN
 from houseprice.settings import Settings
 from houseprice.storage import Bucket, ObjectNotFound, open_bucket
@@ -94,6 +94,8 @@ def run(settings: Settings, emit: Emit = print) -> dict[str, Any]:
         collection = corrections_collection(client, settings)
         job = Run(settings, raw_bucket, data_bucket, collection, emit)
         summary = _run(job)
+        drift.after_version(settings, data_bucket, summary, emit)  # never raises
+        pushgateway.push_data_job(settings, summary, started, data_bucket, collection)
     finally:
         client.close()
     summary["seconds"] = round(time.monotonic() - started, 3)

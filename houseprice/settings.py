@@ -52,6 +52,8 @@ class Settings:
     CORRECTION_MIN_ZIP_SALES: int  # fewer sales in a zip: compare with all zips
     CORRECTION_RATE_LIMIT: str  # per client, Flask-Limiter notation
     RATE_LIMIT_STORAGE_URI: str  # memory:// is per worker; share one store across pods
+    # Pushgateway the jobs push their metrics to (houseprice/pushgateway.py); empty: none.
+    PUSHGATEWAY_URL: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -106,6 +108,7 @@ def _defaults(data_dir: Path) -> dict[str, str]:
         "CORRECTION_MIN_ZIP_SALES": "5",
         "CORRECTION_RATE_LIMIT": "20 per minute",
         "RATE_LIMIT_STORAGE_URI": "memory://",
+        "PUSHGATEWAY_URL": "",
     }
 
 
@@ -156,6 +159,10 @@ def _http_url(value: str) -> str:
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise ValueError("must be an http(s) URL, e.g. http://127.0.0.1:8001")
     return value.rstrip("/")
+
+
+def _optional_http_url(value: str) -> str:
+    return _http_url(value) if value else ""
 
 
 def _tracking_uri(value: str) -> str:
@@ -237,4 +244,5 @@ _CHECKS = {
     "CORRECTION_MIN_ZIP_SALES": _positive_int,
     "CORRECTION_RATE_LIMIT": _rate_limit,
     "RATE_LIMIT_STORAGE_URI": _limiter_storage,
+    "PUSHGATEWAY_URL": _optional_http_url,
 }

@@ -10,7 +10,13 @@ import sys
 import requests
 
 from houseprice.settings import Settings, SettingsError
-from local_runner.config import REPO, LocalConfig, LocalConfigError, busy_ports
+from local_runner.config import (
+    PUSHGATEWAY_BIN,
+    REPO,
+    LocalConfig,
+    LocalConfigError,
+    busy_ports,
+)
 from local_runner.pipeline import prometheus_available, run_pipeline, seed_once
 from local_runner.prometheus import write_config
 
@@ -25,6 +31,9 @@ def up(config: LocalConfig) -> int:
     if prometheus_available():
         processes.append("prometheus")
         wanted_ports["prometheus"] = config.ports["prometheus"]
+    if shutil.which(PUSHGATEWAY_BIN):
+        processes.append("pushgateway")
+        wanted_ports["pushgateway"] = config.ports["pushgateway"]
     busy = busy_ports(wanted_ports)
     if busy:
         for name, port in busy:
@@ -37,7 +46,7 @@ def up(config: LocalConfig) -> int:
         return 2
     config.make_dirs()
     if "prometheus" in processes:
-        write_config(config)
+        write_config(config, pushgateway="pushgateway" in processes)
     print("houseprice: starting " + ", ".join(processes))
     print(f"  data dir    {config.data_dir}")
     print(f"  web UI      {config.url('webapp')}")
@@ -48,6 +57,10 @@ def up(config: LocalConfig) -> int:
         print(f"  Prometheus  {config.url('prometheus')}")
     else:
         print("  Prometheus  not installed (optional): sudo apt-get install prometheus")
+    if "pushgateway" in processes:
+        print(f"  Pushgateway {config.url('pushgateway')} (job metrics)")
+    else:
+        print("  Pushgateway not installed (optional): sudo apt-get install prometheus-pushgateway")
     print("  first start: seeds the sample data, versions it, trains and promotes a model")
     print("  run the pipeline now: make pipeline    stop everything: Ctrl-C", flush=True)
     honcho = shutil.which("honcho", path=env["PATH"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import sys
 from dataclasses import dataclass
@@ -19,7 +20,9 @@ PORTS: dict[str, tuple[str, int]] = {
     "mlflow": ("MLFLOW_PORT", 5000),
     "mongo": ("MONGO_PORT", 27017),
     "prometheus": ("PROMETHEUS_PORT", 9090),
+    "pushgateway": ("PUSHGATEWAY_PORT", 9091),
 }
+PUSHGATEWAY_BIN = "prometheus-pushgateway"  # Debian's package of the Prometheus Pushgateway
 
 
 class LocalConfigError(ValueError):
@@ -81,6 +84,8 @@ class LocalConfig:
             "MODEL_POLL_SECONDS": "5",
             "PYTHONUNBUFFERED": "1",
         }
+        if shutil.which(PUSHGATEWAY_BIN):  # the jobs push only where `up` starts one
+            defaults["PUSHGATEWAY_URL"] = self.url("pushgateway")
         for key, value in defaults.items():
             env.setdefault(key, value)
         return env
@@ -92,6 +97,7 @@ class LocalConfig:
             "logs",
             "run",
             "prometheus/data",
+            "pushgateway",
             "bucket_1",
             "bucket_2",
             "bucket_3",

@@ -1,4 +1,4 @@
-"""Prometheus configuration for the local run: scrape the three services."""
+"""Prometheus configuration for the local run: scrape the three services and the Pushgateway."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from local_runner.config import REPO, LocalConfig
 RULES = REPO / "k8s_web" / "prometheus" / "rules.yml"
 
 
-def write_config(config: LocalConfig) -> Path:
+def write_config(config: LocalConfig, pushgateway: bool = False) -> Path:
+    """prometheus.yml under the data dir; `pushgateway`: also scrape the jobs' metrics."""
     jobs = []
     for service in ("webapp", "mlapp", "dbapp"):
         jobs.append(
@@ -19,6 +20,16 @@ def write_config(config: LocalConfig) -> Path:
                 "job_name": service,
                 "metrics_path": "/metrics",
                 "static_configs": [{"targets": [f"127.0.0.1:{config.ports[service]}"]}],
+            }
+        )
+    if pushgateway:
+        # The pushed groups carry their own `job` label (data-job, training, promotion):
+        # honor_labels keeps it instead of renaming it exported_job.
+        jobs.append(
+            {
+                "job_name": "pushgateway",
+                "honor_labels": True,
+                "static_configs": [{"targets": [f"127.0.0.1:{config.ports['pushgateway']}"]}],
             }
         )
     document = {

@@ -46,6 +46,12 @@ MODEL_LOAD_TIME = Gauge(
     multiprocess_mode="livemax",
     registry=REGISTRY,
 )
+SERVED_VERSION = Gauge(
+    "served_model_version",
+    "Registered version of the model the worker serves (compared with the champion alias)",
+    multiprocess_mode="liveall",
+    registry=REGISTRY,
+)
 LAST_PREDICTION = Gauge(
     "last_prediction_timestamp",
     "Unix time of the last successful prediction",

@@ -261,6 +261,7 @@ class ModelStore:
         self.current = new  # the swap: one reference assignment
         status.last_ok_at, status.last_error = time.time(), None
         metrics.MODEL_LOAD_TIME.set(new.info.load_seconds)
+        metrics.SERVED_VERSION.set(float(new.info.version))
         log.info(
             "serving %s version %s (model_folder=%s dataset_version=%s, %s predict, "
             "loaded in %.2fs)",

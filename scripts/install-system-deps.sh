@@ -6,6 +6,7 @@ missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ] || missing+=(prometheus)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+command -v prometheus-pushgateway >/dev/null 2>&1 || missing+=(prometheus-pushgateway)
 if [ ${#missing[@]} -eq 0 ]; then
   echo "system packages: all present"
   exit 0

@@ -16,20 +16,21 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 from mlflow import MlflowClient
 
-from houseprice import registry
+from houseprice import pushgateway, registry
 from houseprice.datasets import Dataset, NoDatasetVersion, latest_version, load_cumulative
 from houseprice.settings import Settings, SettingsError
 from houseprice.storage import open_bucket
 from promotion.promotion import Decision, promote
 from training import discovery
 from training.leaderboard import leaderboard_rows, render
-from training.train import pending, train
+from training.train import TrainResult, pending, train
 
 log = logging.getLogger("training")
 
@@ -175,6 +176,9 @@ class Job:
         uri = settings.MLFLOW_TRACKING_URI
         self.client = MlflowClient(tracking_uri=uri, registry_uri=uri)
         self.trained: list[str] = []
+        self.pushgateway_url = settings.PUSHGATEWAY_URL
+        self.started = time.monotonic()
+        self.results: dict[str, tuple[TrainResult, float]] = {}  # folder -> (result, seconds)
         self._data: Dataset | None = None
         self.bucket = open_bucket(settings.BUCKET_2)
         self.newest = ""
@@ -209,6 +213,7 @@ class Job:
         commit = registry.git_commit(self.models_dir)
         failures: list[str] = []
         for folder in folders:
+            started = time.monotonic()
             try:
                 spec = discovery.load(folder)
                 if pending(self.client, self.registered, folder.name, self.newest) is None:
@@ -235,6 +240,7 @@ class Job:
                 failures.append(folder.name)
                 continue
             self.trained.append(folder.name)
+            self.results[folder.name] = (result, time.monotonic() - started)
             m = result.metrics
             log.info(
                 "%s: registered %s version %s (run %s), %d rows: "
@@ -249,6 +255,8 @@ class Job:
                 m["rmse"],
                 m["r2"],
             )
+        names = [f.name for f in folders]
+        pushgateway.push_training(self.pushgateway_url, names, self.results, failures, self.started)
         return failures
 
     def promote_if_due(self, folders: set[str] | None = None) -> None:
@@ -265,10 +273,12 @@ class Job:
         self.promote(folders)
 
     def promote(self, folders: set[str] | None = None) -> Decision | None:
+        started = time.monotonic()
         decision = promote(self.client, self.registered, self.data, folders=folders)
         if decision is None:
             log.warning("no version of %s registered yet: nothing to promote", self.registered)
             return None
+        pushgateway.push_promotion(self.pushgateway_url, decision, started)
         return decision
 
 

@@ -432,6 +432,15 @@ def workload_labels(rendered) -> dict[str, tuple[str, dict[str, str]]]:
         ("dbapp", "mlapp", False),
         ("data-job", "mlapp", False),
         ("mlapp", "dbapp", False),
+        ("data-job", "pushgateway", True),  # job metrics
+        ("train-linear-regression", "pushgateway", True),
+        ("prometheus", "pushgateway", True),
+        (None, "pushgateway", False),
+        ("webapp", "pushgateway", False),
+        ("mlapp", "pushgateway", False),
+        ("grafana", "prometheus", True),  # dashboards
+        ("webapp", "prometheus", False),
+        ("data-job", "prometheus", False),
     ],
 )
 def test_network_policies_allow_exactly_the_platform_flows(

@@ -19,7 +19,7 @@ METRIC_MODULES = [ROOT / s / "metrics.py" for s in ("webapp", "mlapp", "dbapp")]
 PROMQL_WORDS = {
     "sum", "max", "min", "avg", "count", "rate", "increase", "irate", "absent",
     "histogram_quantile", "clamp_min", "by", "without", "on", "ignoring", "unless", "or",
-    "and", "bool", "offset", "vector", "time",
+    "and", "bool", "offset", "vector", "time", "scalar", "group_left",
 }  # fmt: skip
 
 
@@ -78,6 +78,11 @@ def test_every_alert_is_unit_tested_and_labelled() -> None:
         "MongoDown",
         "NoModelLoaded",
         "HighPredictionLatencyP99",
+        "JobNotSucceeding",
+        "ChampionBehindData",
+        "MlappNotServingChampion",
+        "HeldCorrectionsPilingUp",
+        "DataDrift",
     } <= set(alerts)
     tested = set(re.findall(r"alertname: (\w+)", RULE_TESTS.read_text()))
     assert set(alerts) <= tested
@@ -87,8 +92,11 @@ def test_every_alert_is_unit_tested_and_labelled() -> None:
 
 
 def defined_metrics() -> set[str]:
-    """Metric names the services register (prometheus_client constructors' first argument)."""
-    names = set()
+    """Metric names the services register (prometheus_client constructors' first argument)
+    and those the jobs push (houseprice/pushgateway.py)."""
+    from houseprice.pushgateway import METRICS
+
+    names = set(METRICS)
     for module in METRIC_MODULES:
         for node in ast.walk(ast.parse(module.read_text())):
             if (
@@ -160,3 +168,20 @@ def test_local_runner_uses_the_same_rules_file() -> None:
     from local_runner import prometheus
 
     assert prometheus.RULES == RULES
+
+
+def test_the_pushgateway_is_scraped_keeping_the_jobs_labels(rendered, deployed_config) -> None:
+    """Pushed groups carry job="data-job" etc.: honor_labels keeps them (not exported_job)."""
+    config = yaml.safe_load(deployed_config.read_text())
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "pushgateway"]
+    assert job["honor_labels"] is True
+    (sd,) = job["static_configs"]
+    (target,) = sd["targets"]
+    host, port = target.split(":")
+    service = by_kind(rendered["k8s_web"], "Service")[host.split(".")[0]]
+    assert host == "pushgateway.web.svc.cluster.local"
+    assert int(port) == service["spec"]["ports"][0]["port"]
+    # The jobs push where Prometheus scrapes.
+    for folder in ("k8s_ml", "k8s_web"):
+        env = (ROOT / folder / "config.env").read_text()
+        assert f"PUSHGATEWAY_URL=http://{target}\n" in env, folder

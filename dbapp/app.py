@@ -11,9 +11,10 @@ from typing import Any
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
-from dbapp import errors, ops, records
+from dbapp import api, errors, ops, records
 from dbapp.documents import parse_json_int
 from dbapp.repository import Repository
+from houseprice.contract import publish
 from houseprice.settings import Settings
 from houseprice.web import configure_logging, install, set_admin_token
 
@@ -32,6 +33,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     errors.register(app)
     app.register_blueprint(records.bp)
     app.register_blueprint(ops.bp)
+    publish(app, api.TITLE, api.VERSION, api.DESCRIPTION)
     return app
 
 

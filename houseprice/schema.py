@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
@@ -28,12 +29,38 @@ class Field:
     max_len: int = 200
     pattern: str | None = None
     help: str = ""
+    # A number field may hold 0 ("none") or a value from here up (yr_renovated: a year).
+    zero_or_from: float | None = None
 
     def describe(self) -> str:
         if self.kind == "str":
             return self.help or f"text of 1-{self.max_len} characters"
         noun = "a whole number" if self.kind == "int" else "a number"
         return f"{noun} from {_fmt(self.low)} to {_fmt(self.high)}"
+
+    def check(self, value: Any) -> tuple[Any, str | None]:
+        return check_value(self, value)
+
+    def schema(self, components: Any = None) -> dict[str, Any]:
+        """This field's JSON Schema (what the OpenAPI documents say of it)."""
+        if self.kind == "str":
+            # What check_value accepts: surrounding spaces are trimmed, the rest must match.
+            body = (
+                f"(?:{self.pattern})" if self.pattern else f"{_TEXT}*[^{_CONTROL_CHARS} ]{_TEXT}*"
+            )
+            out: dict[str, Any] = {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": self.max_len,
+                "pattern": f"^ *{body} *$" if self.pattern else f"^{body}$",
+            }
+        else:
+            out = {"type": "integer" if self.kind == "int" else "number"}
+            if self.zero_or_from is not None:
+                out["anyOf"] = [{"const": 0}, {"minimum": self.zero_or_from}]
+            out["minimum"], out["maximum"] = self.low, self.high
+        out["description"] = self.describe()
+        return out
 
 
 def _fmt(value: float | None) -> str:
@@ -53,14 +80,21 @@ FEATURES: tuple[Field, ...] = (
     Field("sqft_above", "int", 0, 100_000),
     Field("sqft_basement", "int", 0, 100_000),
     Field("yr_built", "int", 1800, 2100),
-    Field("yr_renovated", "int", 0, 2100, help="0 if never renovated, else a year from 1800"),
+    Field(
+        "yr_renovated",
+        "int",
+        0,
+        2100,
+        help="0 if never renovated, else a year from 1800",
+        zero_or_from=1800,
+    ),
     Field("street", "str", max_len=200),
     Field("city", "str", max_len=100),
     Field(
         "statezip",
         "str",
         max_len=8,
-        pattern=r"[A-Z]{2} \d{5}",
+        pattern=r"[A-Z]{2} [0-9]{5}",
         help='state and zip, e.g. "WA 98103"',
     ),
     Field("country", "str", max_len=60),
@@ -74,9 +108,34 @@ TEXT_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.kind == "str")
 RAW_COLUMNS: tuple[str, ...] = ("date", "price", *FEATURE_NAMES)
 REQUIRED_COLUMNS: tuple[str, ...] = ("price", *FEATURE_NAMES)
 FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in (*FEATURES, PRICE)}
+# How each kind of field is held in a pandas frame and in an Arrow table / Parquet file.
+PANDAS_DTYPES: dict[str, str] = {"int": "int64", "float": "float64", "str": "string"}
+ARROW_TYPES: dict[str, pa.DataType] = {"int": pa.int64(), "float": pa.float64(), "str": pa.string()}
+
+# One realistic record (the first sale of sample_dataset): documents' examples, forms, tests.
+EXAMPLE_RECORD: dict[str, Any] = {
+    "bedrooms": 3.0,
+    "bathrooms": 1.5,
+    "sqft_living": 1340,
+    "sqft_lot": 7912,
+    "floors": 1.5,
+    "waterfront": 0,
+    "view": 0,
+    "condition": 3,
+    "sqft_above": 1340,
+    "sqft_basement": 0,
+    "yr_built": 1955,
+    "yr_renovated": 2005,
+    "street": "18810 Densmore Ave N",
+    "city": "Shoreline",
+    "statezip": "WA 98133",
+    "country": "USA",
+}
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_CHARS = "\\u0000-\\u001f\\u007f"
+_CONTROL = re.compile(f"[{_CONTROL_CHARS}]")
+_TEXT = f"[^{_CONTROL_CHARS}]"
 
 
 def check_value(field: Field, value: Any) -> tuple[Any, str | None]:
@@ -84,10 +143,10 @@ def check_value(field: Field, value: Any) -> tuple[Any, str | None]:
     if field.kind == "str":
         if not isinstance(value, str):
             return None, "must be text"
-        text = value.strip()
+        text = value.strip(" ")
         if not text:
             return None, "must not be empty"
-        if len(text) > field.max_len:
+        if len(value) > field.max_len:
             return None, f"must be at most {field.max_len} characters"
         if _CONTROL.search(text):
             return None, "must not contain control characters"
@@ -111,7 +170,7 @@ def check_value(field: Field, value: Any) -> tuple[Any, str | None]:
         field.high is not None and number > field.high
     ):
         return None, f"must be {field.describe()}"
-    if field.name == "yr_renovated" and 0 < number < 1800:
+    if field.zero_or_from is not None and 0 < number < field.zero_or_from:
         return None, f"must be {field.help}"
     return number, None
 
@@ -138,6 +197,10 @@ def validate_features(record: Any) -> tuple[dict[str, Any], dict[str, str]]:
     for name in record:
         if name not in FIELDS_BY_NAME and name != "date":
             errors[str(name)[:50]] = "is not a known field"
+    # Fields that failed their own check are absent from `clean`: their rules are skipped.
+    errors.update(
+        consistency_errors({**clean, "date": record["date"]} if "date" in record else clean)
+    )
     return clean, errors
 
 
@@ -182,8 +245,8 @@ def validate_frame(
         reject(missing & ~absent, f"{field.name}: not a number")
         present = ~missing
         bad_range = present & ((values < field.low) | (values > field.high))
-        if field.name == "yr_renovated":
-            bad_range |= present & (values > 0) & (values < 1800)
+        if field.zero_or_from is not None:
+            bad_range |= present & (values > 0) & (values < field.zero_or_from)
         reject(bad_range, f"{field.name}: must be {field.describe()}")
         if field.kind == "int":
             fractional = present & ~bad_range & (values != np.floor(values))
@@ -290,3 +353,92 @@ def _parse_dates(text: pd.Series) -> pd.Series:
         parsed = parsed.copy()
         parsed[retry] = pd.to_datetime(text[retry], errors="coerce", format="mixed", utc=True)
     return parsed.dt.tz_localize(None)
+
+
+# -- cross-field rules ---------------------------------------------------------------
+# Each rule names the field it blames; a rule whose fields are absent or not numbers is
+# skipped (the per-field checks report those).
+
+
+@dataclass(frozen=True)
+class Rule:
+    blame: str
+    fields: tuple[str, ...]
+    broken: Callable[..., str | None]  # the fields' values -> problem, or None
+    description: str
+    numeric: bool = True  # skipped unless every value is a number
+    schema: Mapping[str, Any] | None = None  # the part JSON Schema can say, on `blame`
+
+
+def _living_area(living: float, above: float, basement: float) -> str | None:
+    total = above + basement
+    if living != total:
+        return f"must equal sqft_above + sqft_basement ({_fmt(total)})"
+    return None
+
+
+def _renovation(renovated: float, built: float) -> str | None:
+    if renovated and renovated < built:
+        return f"must be 0 or a year no earlier than yr_built ({_fmt(built)})"
+    return None
+
+
+def _whole_bedrooms(bedrooms: float) -> str | None:
+    return None if float(bedrooms).is_integer() else "must be a whole number"
+
+
+def _sale_date(sold: Any) -> str | None:
+    day = parse_day(sold)
+    if day is not None and day > datetime.now(UTC).date():
+        return "must not be in the future"
+    return None
+
+
+def parse_day(value: Any) -> date | None:
+    """The calendar day of a date text ("2014-05-02", "2014-05-02 00:00:00", ISO 8601)."""
+    if not isinstance(value, str) or len(value) < 10:
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+CONSISTENCY_RULES: tuple[Rule, ...] = (
+    Rule(
+        "sqft_living",
+        ("sqft_living", "sqft_above", "sqft_basement"),
+        _living_area,
+        "sqft_living equals sqft_above + sqft_basement",
+    ),
+    Rule(
+        "yr_renovated",
+        ("yr_renovated", "yr_built"),
+        _renovation,
+        "yr_renovated is 0 or no earlier than yr_built",
+    ),
+    Rule(
+        "bedrooms",
+        ("bedrooms",),
+        _whole_bedrooms,
+        "bedrooms is a whole number",
+        schema={"multipleOf": 1},
+    ),
+    Rule("date", ("date",), _sale_date, "date, when given, is not in the future", numeric=False),
+)
+
+
+def consistency_errors(record: Mapping[str, Any]) -> dict[str, str]:
+    """Problems between fields of one record (each per-field check already passed)."""
+    errors: dict[str, str] = {}
+    for rule in CONSISTENCY_RULES:
+        values = [record.get(name) for name in rule.fields]
+        if rule.numeric:
+            if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+                continue
+        elif any(v is None for v in values):
+            continue
+        problem = rule.broken(*values)
+        if problem:
+            errors[rule.blame] = problem
+    return errors

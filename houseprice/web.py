@@ -1,11 +1,17 @@
-"""Flask plumbing shared by the services: request ids, request logs, JSON errors, admin token."""
+"""Flask plumbing shared by the services: request ids, request logs, JSON errors, admin token.
+
+HTTP semantics live here once for all three services: an error keeps the headers its
+status calls for (`Allow` on a 405, `WWW-Authenticate` on a 401), HEAD and OPTIONS are
+answered by Flask as RFC 9110 says (HEAD: GET's headers, no body; OPTIONS: 200 with
+`Allow`), and the query parameters of a declared operation (houseprice.contract) are
+checked before its view runs.
+"""
 
 from __future__ import annotations
 
 import functools
 import hmac
 import logging
-import re
 import time
 import uuid
 from collections.abc import Callable
@@ -14,8 +20,9 @@ from typing import Any
 from flask import Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from houseprice.contract import REQUEST_ID, check_query, operation_of
+
 REQUEST_ID_HEADER = "X-Request-ID"
-_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 def new_request_id() -> str:
@@ -40,8 +47,21 @@ def install(app: Flask, service: str, json_errors: bool = True) -> None:
     @app.before_request
     def _start() -> None:
         given = request.headers.get(REQUEST_ID_HEADER, "")
-        g.request_id = given if _VALID_REQUEST_ID.fullmatch(given) else new_request_id()
+        g.request_id = given if REQUEST_ID.fullmatch(given) else new_request_id()
         g.started = time.perf_counter()
+
+    @app.before_request
+    def _check_query() -> Any:
+        if request.method == "OPTIONS" or request.endpoint is None:
+            return None
+        operation = operation_of(app.view_functions.get(request.endpoint))
+        if operation is None:
+            return None
+        values, errors = check_query(operation.query, request.args)
+        if errors:
+            return validation_error(errors)
+        g.query = values
+        return None
 
     @app.after_request
     def _finish(response: Response) -> Response:
@@ -62,9 +82,15 @@ def install(app: Flask, service: str, json_errors: bool = True) -> None:
 
         @app.errorhandler(HTTPException)
         def _http_error(exc: HTTPException):
-            return jsonify(
+            response = jsonify(
                 error=exc.name, message=exc.description, request_id=current_request_id()
-            ), exc.code
+            )
+            response.status_code = exc.code or 500
+            # Keep what the status needs: Allow (405), WWW-Authenticate (401), Retry-After.
+            for name, value in exc.get_headers():
+                if name.lower() != "content-type":
+                    response.headers[name] = value
+            return response
 
         @app.errorhandler(Exception)
         def _unexpected(exc: Exception):

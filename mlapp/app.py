@@ -1,7 +1,8 @@
 """mlapp's factory: settings, the model store, blueprints (predict, ops).
 
-Routes live in mlapp.predict (the hot path) and mlapp.ops (model info, OpenAPI,
-health, readiness, metrics, reload); JSON error bodies come from houseprice.web.
+Routes live in mlapp.predict (the hot path) and mlapp.ops (model info, health,
+readiness, metrics, reload), each declared in mlapp.api, from which /openapi.json is
+generated; JSON error bodies come from houseprice.web.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import os
 
 from flask import Flask
 
+from houseprice.contract import publish
 from houseprice.settings import Settings
 from houseprice.web import configure_logging, install, set_admin_token
-from mlapp import ops, predict
+from mlapp import api, ops, predict
 from mlapp.model_store import ModelStore
 from mlapp.predictor import configure_sklearn
 
@@ -38,6 +40,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.before_request(store.ensure_started)
     app.register_blueprint(predict.bp)
     app.register_blueprint(ops.bp)
+    publish(app, api.TITLE, api.VERSION, api.DESCRIPTION)
     return app
 
 

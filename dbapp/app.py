@@ -23,6 +23,7 @@ MAX_BODY_BYTES = 64 * 1024  # a prediction with long street names is under 2 KB
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
+    settings.require_secrets()
     configure_logging(os.environ.get("LOG_LEVEL", "INFO").upper())
     app = Flask(__name__)
     app.json = BoundedJSONProvider(app)

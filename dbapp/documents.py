@@ -21,6 +21,7 @@ from houseprice.contract import (
     Body,
     Components,
     ListOf,
+    Nullable,
     Plain,
     Whole,
     integer,
@@ -97,9 +98,9 @@ _CREATED_AT = text("server time, UTC, ISO 8601", format="date-time")
 PREDICTION_IN = Body("PredictionIn", _PREDICTION_PROPS)
 CORRECTION_IN = Body(
     "CorrectionIn",
-    _CORRECTION_PROPS,
+    {**_CORRECTION_PROPS, "features": Nullable(HOUSE)},
     required=("request_id", "prediction_id", "corrected_price"),
-    description="`features` defaults to the features of the prediction it corrects",
+    description="`features` (absent or null) defaults to those of the prediction it corrects",
 )
 PREDICTION = Body("Prediction", {**_PREDICTION_PROPS, "created_at": _CREATED_AT})
 CORRECTION = Body(

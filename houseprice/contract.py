@@ -29,7 +29,13 @@ from typing import Any, Protocol
 from flask import Flask, g, jsonify
 from werkzeug.datastructures import MultiDict
 
-from houseprice.schema import CONSISTENCY_RULES, EXAMPLE_RECORD, FEATURES, validate_features
+from houseprice.schema import (
+    CONSISTENCY_RULES,
+    DATE_MAX_LEN,
+    EXAMPLE_RECORD,
+    FEATURES,
+    validate_features,
+)
 
 JSON = dict[str, Any]
 Components = dict[str, JSON]
@@ -87,6 +93,9 @@ class Nullable:
 
     def schema(self, components: Components) -> JSON:
         return {"anyOf": [self.inner.schema(components), {"type": "null"}]}
+
+    def check(self, value: Any) -> tuple[Any, Any]:
+        return self.inner.check(value)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -207,7 +216,8 @@ class Features:
                 "properties": {
                     **properties,
                     "date": {
-                        "type": "string",
+                        "type": ["string", "null"],
+                        "maxLength": DATE_MAX_LEN,
                         "description": "sale date, YYYY-MM-DD; not in the future",
                     },
                 },

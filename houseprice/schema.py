@@ -44,16 +44,12 @@ class Field:
     def schema(self, components: Any = None) -> dict[str, Any]:
         """This field's JSON Schema (what the OpenAPI documents say of it)."""
         if self.kind == "str":
-            # What check_value accepts: surrounding spaces are trimmed, the rest must match.
-            body = (
-                f"(?:{self.pattern})" if self.pattern else f"{_TEXT}*[^{_CONTROL_CHARS} ]{_TEXT}*"
-            )
-            out: dict[str, Any] = {
-                "type": "string",
-                "minLength": 1,
-                "maxLength": self.max_len,
-                "pattern": f"^ *{body} *$" if self.pattern else f"^{body}$",
-            }
+            # Exactly what check_value accepts: surrounding spaces are trimmed; what is left
+            # is 1-max_len characters, none a control character. The length lives in the
+            # pattern (no maxLength): generators handle one constraint far better than two.
+            edge = f"[^{_CONTROL_CHARS} ]"
+            body = self.pattern or f"{edge}(?:{_TEXT}{{0,{self.max_len - 2}}}{edge})?"
+            out: dict[str, Any] = {"type": "string", "pattern": f"^ *(?:{body}) *$"}
         else:
             out = {"type": "integer" if self.kind == "int" else "number"}
             if self.zero_or_from is not None:
@@ -101,6 +97,10 @@ FEATURES: tuple[Field, ...] = (
 )
 PRICE = Field("price", "float", 1_000, 1_000_000_000)
 
+# A record may carry its sale date (optional, text); only a date in the future is refused.
+DATE_MAX_LEN = 40
+DATE_PROBLEM = f"must be a date as text of at most {DATE_MAX_LEN} characters, e.g. 2014-05-02"
+
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 NUMERIC_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.kind != "str")
 TEXT_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.kind == "str")
@@ -146,7 +146,7 @@ def check_value(field: Field, value: Any) -> tuple[Any, str | None]:
         text = value.strip(" ")
         if not text:
             return None, "must not be empty"
-        if len(value) > field.max_len:
+        if len(text) > field.max_len:
             return None, f"must be at most {field.max_len} characters"
         if _CONTROL.search(text):
             return None, "must not contain control characters"
@@ -197,6 +197,9 @@ def validate_features(record: Any) -> tuple[dict[str, Any], dict[str, str]]:
     for name in record:
         if name not in FIELDS_BY_NAME and name != "date":
             errors[str(name)[:50]] = "is not a known field"
+    sold = record.get("date")
+    if sold is not None and (not isinstance(sold, str) or len(sold) > DATE_MAX_LEN):
+        errors["date"] = DATE_PROBLEM
     # Fields that failed their own check are absent from `clean`: their rules are skipped.
     errors.update(
         consistency_errors({**clean, "date": record["date"]} if "date" in record else clean)

@@ -17,8 +17,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, current_app, g, jsonify, request
+from flask import Flask, Response, current_app, g, has_request_context, jsonify, request
+from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from houseprice.contract import REQUEST_ID, check_query, operation_of
 
@@ -110,6 +112,25 @@ def validation_error(fields: dict[str, str], status: int = 422):
     return jsonify(
         error="validation failed", message=message, fields=fields, request_id=current_request_id()
     ), status
+
+
+class _SchemeAwareSessions(SecureCookieSessionInterface):
+    """The session cookie (which also holds the CSRF token) is Secure on HTTPS requests."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return super().get_cookie_secure(app) or (has_request_context() and request.is_secure)
+
+
+def serve_behind_proxies(app: Flask, hops: int) -> None:
+    """Trust the X-Forwarded-For/-Proto/-Host of `hops` reverse proxies (PROXY_HOPS).
+
+    Behind the Ingress (hops=1) a request that arrived over HTTPS is then seen as HTTPS:
+    its cookies get `Secure`, and `request.remote_addr` is the client's. With 0 the
+    headers are ignored, so a client cannot claim HTTPS or another address.
+    """
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+    app.session_interface = _SchemeAwareSessions()
 
 
 ADMIN_TOKEN_KEY = "houseprice.admin_token"

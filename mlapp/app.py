@@ -22,6 +22,7 @@ from mlapp.predictor import configure_sklearn
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
+    settings.require_secrets()
     configure_logging(os.environ.get("LOG_LEVEL", "INFO").upper())
     _configure_mlflow_client(settings)
     configure_sklearn()

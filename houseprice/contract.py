@@ -30,7 +30,7 @@ from flask import Flask, g, jsonify
 from werkzeug.datastructures import MultiDict
 
 from houseprice.schema import (
-    CONSISTENCY_RULES,
+    CONSISTENCY,
     DATE_MAX_LEN,
     EXAMPLE_RECORD,
     FEATURES,
@@ -201,11 +201,8 @@ class Features:
 
     def schema(self, components: Components) -> JSON:
         if self.name not in components:
-            rules = [rule.description for rule in CONSISTENCY_RULES]
+            rules = [f"{rule.field} {rule.message}" for rule in CONSISTENCY]
             properties = {f.name: f.schema() for f in FEATURES}
-            for rule in CONSISTENCY_RULES:
-                if rule.schema and rule.blame in properties:
-                    properties[rule.blame].update(rule.schema)
             components[self.name] = {
                 "type": "object",
                 "description": self.description

@@ -207,6 +207,108 @@ def validate_features(record: Any) -> tuple[dict[str, Any], dict[str, str]]:
     return clean, errors
 
 
+# -- cross-field rules ------------------------------------------------------------------------
+
+# Living area must match above-ground plus basement within this (rounding in the records).
+SQFT_TOLERANCE = 50  # square feet, or
+SQFT_TOLERANCE_SHARE = 0.02  # of the living area, whichever is larger
+FUTURE_SLACK_DAYS = 1  # a sale dated tomorrow UTC may be today somewhere
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule over several fields of one record; `broken` works on scalars and arrays alike."""
+
+    field: str  # the field the message is filed under
+    needs: tuple[str, ...]  # fields it reads, each already valid on its own
+    message: str
+    broken: Callable[..., Any]
+
+
+def _today() -> np.datetime64:
+    return np.datetime64(datetime.now(UTC).date(), "D")
+
+
+CONSISTENCY: tuple[Rule, ...] = (
+    Rule(
+        "yr_renovated",
+        ("yr_built", "yr_renovated"),
+        "must not be before yr_built (0 means never renovated)",
+        lambda built, renovated: (renovated != 0) & (renovated < built),
+    ),
+    Rule(
+        "bedrooms",
+        ("bedrooms",),
+        "must be a whole number of bedrooms",
+        lambda bedrooms: bedrooms != np.floor(bedrooms),
+    ),
+    Rule(
+        "sqft_living",
+        ("sqft_living", "sqft_above", "sqft_basement"),
+        f"must equal sqft_above + sqft_basement (within {SQFT_TOLERANCE} sqft or "
+        f"{SQFT_TOLERANCE_SHARE:.0%})",
+        lambda living, above, basement: (
+            np.abs(living - (above + basement))
+            > np.maximum(SQFT_TOLERANCE, SQFT_TOLERANCE_SHARE * living)
+        ),
+    ),
+    Rule(
+        "date",
+        ("date",),
+        "must not be in the future",
+        lambda day: day > _today() + np.timedelta64(FUTURE_SLACK_DAYS, "D"),
+    ),
+)
+
+
+def consistency_errors(record: Mapping[str, Any]) -> dict[str, str]:
+    """The CONSISTENCY rules one record breaks (field name -> message).
+
+    Takes a record whose fields are already clean (after `validate_features`); a rule
+    whose fields are missing or not valid on their own is skipped, since those fields
+    have their own errors. `date` may be absent, a date, or an ISO "YYYY-MM-DD..." text.
+    """
+    errors: dict[str, str] = {}
+    for rule in CONSISTENCY:
+        values = [_rule_value(name, record.get(name)) for name in rule.needs]
+        if any(value is None for value in values):
+            continue
+        if bool(rule.broken(*values)):
+            errors.setdefault(rule.field, rule.message)
+    return errors
+
+
+def _rule_value(name: str, value: Any) -> Any:
+    if name == "date":
+        if isinstance(value, datetime):
+            return np.datetime64(value.date(), "D")
+        if isinstance(value, date):
+            return np.datetime64(value, "D")
+        if isinstance(value, str) and re.match(r"\d{4}-\d{2}-\d{2}", value.strip()):
+            try:
+                return np.datetime64(value.strip()[:10], "D")
+            except ValueError:
+                return None
+        return None
+    field = FIELDS_BY_NAME[name]
+    if field.kind == "str":
+        return value if isinstance(value, str) else None
+    _, problem = check_value(field, value) if value is not None else (None, "absent")
+    return None if problem else float(value)
+
+
+def consistency_masks(columns: Mapping[str, np.ndarray], usable: Mapping[str, np.ndarray]):
+    """Vectorised CONSISTENCY over clean columns: (row mask, "field: message") per rule.
+
+    `usable[name]` marks the rows where that field is valid on its own.
+    """
+    for rule in CONSISTENCY:
+        ok = np.logical_and.reduce([usable[name] for name in rule.needs])
+        with np.errstate(invalid="ignore"):
+            broken = np.asarray(rule.broken(*(columns[name] for name in rule.needs)), dtype=bool)
+        yield ok & broken, f"{rule.field}: {rule.message}"
+
+
 def validate_frame(
     frame: pd.DataFrame, keep_index: bool = False
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -356,92 +458,3 @@ def _parse_dates(text: pd.Series) -> pd.Series:
         parsed = parsed.copy()
         parsed[retry] = pd.to_datetime(text[retry], errors="coerce", format="mixed", utc=True)
     return parsed.dt.tz_localize(None)
-
-
-# -- cross-field rules ---------------------------------------------------------------
-# Each rule names the field it blames; a rule whose fields are absent or not numbers is
-# skipped (the per-field checks report those).
-
-
-@dataclass(frozen=True)
-class Rule:
-    blame: str
-    fields: tuple[str, ...]
-    broken: Callable[..., str | None]  # the fields' values -> problem, or None
-    description: str
-    numeric: bool = True  # skipped unless every value is a number
-    schema: Mapping[str, Any] | None = None  # the part JSON Schema can say, on `blame`
-
-
-def _living_area(living: float, above: float, basement: float) -> str | None:
-    total = above + basement
-    if living != total:
-        return f"must equal sqft_above + sqft_basement ({_fmt(total)})"
-    return None
-
-
-def _renovation(renovated: float, built: float) -> str | None:
-    if renovated and renovated < built:
-        return f"must be 0 or a year no earlier than yr_built ({_fmt(built)})"
-    return None
-
-
-def _whole_bedrooms(bedrooms: float) -> str | None:
-    return None if float(bedrooms).is_integer() else "must be a whole number"
-
-
-def _sale_date(sold: Any) -> str | None:
-    day = parse_day(sold)
-    if day is not None and day > datetime.now(UTC).date():
-        return "must not be in the future"
-    return None
-
-
-def parse_day(value: Any) -> date | None:
-    """The calendar day of a date text ("2014-05-02", "2014-05-02 00:00:00", ISO 8601)."""
-    if not isinstance(value, str) or len(value) < 10:
-        return None
-    try:
-        return date.fromisoformat(value[:10])
-    except ValueError:
-        return None
-
-
-CONSISTENCY_RULES: tuple[Rule, ...] = (
-    Rule(
-        "sqft_living",
-        ("sqft_living", "sqft_above", "sqft_basement"),
-        _living_area,
-        "sqft_living equals sqft_above + sqft_basement",
-    ),
-    Rule(
-        "yr_renovated",
-        ("yr_renovated", "yr_built"),
-        _renovation,
-        "yr_renovated is 0 or no earlier than yr_built",
-    ),
-    Rule(
-        "bedrooms",
-        ("bedrooms",),
-        _whole_bedrooms,
-        "bedrooms is a whole number",
-        schema={"multipleOf": 1},
-    ),
-    Rule("date", ("date",), _sale_date, "date, when given, is not in the future", numeric=False),
-)
-
-
-def consistency_errors(record: Mapping[str, Any]) -> dict[str, str]:
-    """Problems between fields of one record (each per-field check already passed)."""
-    errors: dict[str, str] = {}
-    for rule in CONSISTENCY_RULES:
-        values = [record.get(name) for name in rule.fields]
-        if rule.numeric:
-            if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
-                continue
-        elif any(v is None for v in values):
-            continue
-        problem = rule.broken(*values)
-        if problem:
-            errors[rule.blame] = problem
-    return errors

@@ -69,7 +69,7 @@ def test_real_responses_match_the_documented_schemas(client, document):
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("condition", 6), ("yr_renovated", 1700), ("statezip", "WA 9810"), ("bedrooms", 2.5)],
+    [("condition", 6), ("yr_renovated", 1700), ("statezip", "WA 9810"), ("street", " ")],
 )
 def test_what_the_schema_refuses_the_service_refuses(client, document, field, value):
     body = prediction_body()
@@ -82,13 +82,12 @@ def test_what_the_schema_refuses_the_service_refuses(client, document, field, va
 
 def test_cross_field_rules_are_documented_and_enforced(client, document):
     rules = document["components"]["schemas"]["HouseFeatures"]["x-consistency-rules"]
-    assert "sqft_living equals sqft_above + sqft_basement" in rules
+    assert any(
+        rule.startswith("sqft_living must equal sqft_above + sqft_basement") for rule in rules
+    )
     body = prediction_body()
-    body["features"]["sqft_living"] = body["features"]["sqft_above"] + 1
+    body["features"]["sqft_living"] = body["features"]["sqft_above"] + 900
     body["features"]["sqft_basement"] = 0
     response = client.post("/predictions", json=body)
     assert response.status_code == 422
-    assert response.json["fields"] == {
-        "features.sqft_living": "must equal sqft_above + sqft_basement "
-        f"({body['features']['sqft_above']})"
-    }
+    assert list(response.json["fields"]) == ["features.sqft_living"]

@@ -12,14 +12,13 @@ from tests.support.openapi import (
     assert_documents_exactly_the_routes,
     assert_schemas_are_valid,
     conforms,
+    served_document,
 )
 
 
 @pytest.fixture
 def document(client):
-    served = client.get("/openapi.json")
-    assert served.status_code == 200
-    return served.json
+    return served_document(client)
 
 
 def test_every_route_and_method_is_documented_and_nothing_else(app, document):

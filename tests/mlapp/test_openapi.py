@@ -12,6 +12,7 @@ from tests.support.openapi import (
     assert_documents_exactly_the_routes,
     assert_schemas_are_valid,
     conforms,
+    served_document,
 )
 
 TOKEN = "test-admin-token"
@@ -31,9 +32,7 @@ def client(app):
 
 @pytest.fixture(scope="module")
 def document(client):
-    served = client.get("/openapi.json")
-    assert served.status_code == 200
-    return served.json
+    return served_document(client)
 
 
 def test_every_route_and_method_is_documented_and_nothing_else(app, document):

@@ -11,6 +11,14 @@ from jsonschema import Draft202012Validator
 from houseprice.contract import undeclared_routes
 
 
+def served_document(client: Any) -> dict[str, Any]:
+    """GET /openapi.json through a Flask test client, checked to be an answer."""
+    served = client.get("/openapi.json")
+    assert served.status_code == 200
+    assert served.mimetype == "application/json"
+    return served.json
+
+
 def conforms(document: dict[str, Any], instance: Any, schema_name: str) -> list[str]:
     """Errors of `instance` against a component schema, refs resolved within the document."""
     schema = {

@@ -4,8 +4,8 @@ Starts its own nx-27017 and MLflow in a temporary directory, registers a champio
 starts dbapp and mlapp under gunicorn (tests/support/fuzz.py, the same platform and
 settings the suite's tests/contracts uses), then runs `schemathesis run --checks all`
 against each service's served /openapi.json with a larger budget and a fresh seed.
-Exits non-zero when schemathesis reports any failure. Nothing outside the temporary
-directory is written.
+Exits non-zero when schemathesis reports any failure. Besides the temporary directory it
+writes only the JUnit reports, to test-artifacts/fuzz-<service>-junit.xml.
 
     .venv/bin/python bench/fuzz.py [--max-examples 300] [--max-time 120] [--seed N]
     make fuzz
@@ -14,11 +14,13 @@ directory is written.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
 sys.path.insert(0, str(ROOT))
 
 from tests.support.fuzz import run_schemathesis, throwaway_platform  # noqa: E402
@@ -50,6 +52,10 @@ def main() -> int:
                     timeout=3600,
                 )
                 print(f"===== {service} =====\n{result.stdout}{result.stderr}", flush=True)
+                report = platform.workdir / f"{service}-junit.xml"
+                if report.exists():  # kept: the temporary directory goes away
+                    ARTIFACTS.mkdir(exist_ok=True)
+                    shutil.copy(report, ARTIFACTS / f"fuzz-{service}-junit.xml")
                 if result.returncode != 0:
                     failed.append(service)
     print("failures in: " + ", ".join(failed) if failed else "no failures")

@@ -88,10 +88,7 @@ def install(app: Flask, service: str, json_errors: bool = True) -> None:
                 error=exc.name, message=exc.description, request_id=current_request_id()
             )
             response.status_code = exc.code or 500
-            # Keep what the status needs: Allow (405), WWW-Authenticate (401), Retry-After.
-            for name, value in exc.get_headers():
-                if name.lower() != "content-type":
-                    response.headers[name] = value
+            response.headers.extend(error_headers(exc))
             return response
 
         @app.errorhandler(Exception)
@@ -104,6 +101,12 @@ def install(app: Flask, service: str, json_errors: bool = True) -> None:
                 message="unexpected error, see logs",
                 request_id=current_request_id(),
             ), 500
+
+
+def error_headers(exc: HTTPException) -> list[tuple[str, str]]:
+    """The headers an error's status calls for (Allow on a 405, WWW-Authenticate on a 401,
+    Retry-After), without its default body type: every service's error answer keeps them."""
+    return [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
 
 
 def validation_error(fields: dict[str, str], status: int = 422):

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test install system-deps lint pipeline bench clean help
+.PHONY: up test install system-deps lint pipeline bench fuzz clean help
 
 help:
 	@echo "make up        install what is missing and run the whole platform locally"
@@ -12,6 +12,7 @@ help:
 	@echo "make pipeline  run the data job, training and promotion now (platform running)"
 	@echo "make lint      ruff, hadolint and manifest validation"
 	@echo "make bench     run the benchmarks in bench/ (minutes; results in docs)"
+	@echo "make fuzz      schemathesis, every check, long run on throwaway mlapp and dbapp"
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +44,10 @@ bench: install
 	$(BIN)/python bench/model_quality.py
 	$(BIN)/python bench/mlapp_serving.py
 	$(BIN)/python bench/first_prediction.py
+	$(BIN)/python bench/validation.py
+
+fuzz: install
+	$(BIN)/python bench/fuzz.py
 
 clean:
 	rm -rf .data test-artifacts .pytest_cache

@@ -25,12 +25,10 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-RECORD = {
-    "bedrooms": 3, "bathrooms": 2, "sqft_living": 1800, "sqft_lot": 6000, "floors": 1,
-    "waterfront": 0, "view": 0, "condition": 3, "sqft_above": 1800, "sqft_basement": 0,
-    "yr_built": 1990, "yr_renovated": 0, "street": "1 Main St", "city": "Seattle",
-    "statezip": "WA 98103", "country": "USA",
-}  # fmt: skip
+sys.path.insert(0, str(ROOT))
+from houseprice.schema import EXAMPLE_RECORD  # noqa: E402
+
+RECORD = EXAMPLE_RECORD
 PORT_VARS = ("WEBAPP_PORT", "MLAPP_PORT", "DBAPP_PORT", "MLFLOW_PORT", "MONGO_PORT",
              "PROMETHEUS_PORT")  # fmt: skip
 

@@ -30,7 +30,7 @@ from bson import json_util
 from data_collection_and_versioning import faults
 from data_collection_and_versioning.sources import sha256_hex
 from houseprice.datasets import INSTREAM_PREFIX, MANIFEST, SOURCE_COLUMN, VERSION_PREFIX
-from houseprice.schema import FEATURES, PRICE, RAW_COLUMNS
+from houseprice.schema import ARROW_TYPES, FEATURES, PRICE, RAW_COLUMNS
 from houseprice.storage import Bucket
 
 QUARANTINE_PREFIX = "quarantine/"
@@ -38,10 +38,7 @@ RECORD_FORMAT = 1
 WRITE_BATCH_ROWS = 65_536
 SLICE_ROWS = 262_144  # rows per parallel CSV encoding task
 
-_ARROW: dict[str, pa.DataType] = {
-    f.name: (pa.int64() if f.kind == "int" else pa.float64() if f.kind == "float" else pa.string())
-    for f in (PRICE, *FEATURES)
-}
+_ARROW: dict[str, pa.DataType] = {f.name: ARROW_TYPES[f.kind] for f in (PRICE, *FEATURES)}
 _ARROW["date"] = pa.string()
 _ARROW[SOURCE_COLUMN] = pa.string()
 RECORD_SCHEMA = pa.schema([(name, _ARROW[name]) for name in RAW_COLUMNS])

@@ -11,9 +11,10 @@ from typing import Any
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
-from dbapp import errors, ops, records, review
+from dbapp import api, errors, ops, records, review
 from dbapp.documents import parse_json_int
 from dbapp.repository import Repository
+from houseprice.contract import publish
 from houseprice.settings import Settings
 from houseprice.web import configure_logging, install, set_admin_token
 
@@ -22,6 +23,7 @@ MAX_BODY_BYTES = 64 * 1024  # a prediction with long street names is under 2 KB
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
+    settings.require_secrets()
     configure_logging(os.environ.get("LOG_LEVEL", "INFO").upper())
     app = Flask(__name__)
     app.json = BoundedJSONProvider(app)
@@ -33,6 +35,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(records.bp)
     app.register_blueprint(ops.bp)
     app.register_blueprint(review.bp)
+    publish(app, api.TITLE, api.VERSION, api.DESCRIPTION)
     return app
 
 

@@ -8,31 +8,169 @@ a collection, a query or a field name that reaches MongoDB unchecked.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from houseprice.schema import PRICE, check_value, validate_features
+from houseprice.contract import (
+    HOUSE,
+    REQUEST_ID,
+    REQUEST_ID_PATTERN,
+    REQUEST_ID_PROBLEM,
+    Body,
+    Components,
+    ListOf,
+    Nullable,
+    Plain,
+    Whole,
+    boolean,
+    integer,
+    text,
+)
+from houseprice.schema import PRICE, Field
 
-# Same alphabet as the X-Request-ID header: safe in logs, URLs and queries.
-REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 MAX_LABEL_LENGTH = 200
 MAX_NESTING = 10  # deeper JSON than any valid body: refuse it before walking it
 
-PREDICTION_FIELDS = (
-    "request_id",
-    "features",
-    "price",
-    "model_name",
-    "model_version",
-    "dataset_version",
+Errors = dict[str, str]
+
+
+@dataclass(frozen=True)
+class RequestId:
+    """The client-chosen key of a stored document (the X-Request-ID rule)."""
+
+    description: str
+
+    def schema(self, components: Components) -> dict[str, Any]:
+        return {
+            "type": "string",
+            "pattern": f"^{REQUEST_ID_PATTERN}$",
+            "description": self.description,
+        }
+
+    def check(self, value: Any) -> tuple[str | None, str | None]:
+        if not isinstance(value, str) or not REQUEST_ID.fullmatch(value):
+            return None, REQUEST_ID_PROBLEM
+        return value, None
+
+
+@dataclass(frozen=True)
+class PositiveNumber:
+    description: str
+
+    def schema(self, components: Components) -> dict[str, Any]:
+        return {"type": "number", "exclusiveMinimum": 0, "description": self.description}
+
+    def check(self, value: Any) -> tuple[float | None, str | None]:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None, "must be a number greater than 0"
+        try:
+            number = float(value)
+        except OverflowError:  # an int with hundreds of digits
+            return None, "must be a finite number greater than 0"
+        if not math.isfinite(number) or number <= 0:
+            return None, "must be a finite number greater than 0"
+        return number, None
+
+
+def _label(name: str, help: str) -> Field:
+    return Field(name, "str", max_len=MAX_LABEL_LENGTH, help=help)
+
+
+# -- the declared bodies: validation below and dbapp's /openapi.json both use these ------
+
+_PREDICTION_PROPS = {
+    "request_id": RequestId("client-chosen unique id; the idempotency key"),
+    "features": HOUSE,
+    "price": PositiveNumber("predicted price, US dollars"),
+    "model_name": _label("model_name", "registered model that predicted"),
+    "model_version": _label("model_version", "its registry version"),
+    "dataset_version": _label("dataset_version", "dataset version it was trained on, e.g. v3"),
+}
+_CORRECTION_PROPS = {
+    "request_id": RequestId("client-chosen unique id; the idempotency key"),
+    "prediction_id": RequestId("request_id of the stored prediction this corrects"),
+    "features": HOUSE,
+    "corrected_price": PRICE,
+}
+_CREATED_AT = text("server time, UTC, ISO 8601", format="date-time")
+
+PREDICTION_IN = Body("PredictionIn", _PREDICTION_PROPS)
+CORRECTION_IN = Body(
+    "CorrectionIn",
+    {**_CORRECTION_PROPS, "features": Nullable(HOUSE)},
+    required=("request_id", "prediction_id", "corrected_price"),
+    description="`features` (absent or null) defaults to those of the prediction it corrects",
 )
-CORRECTION_FIELDS = ("request_id", "prediction_id", "features", "corrected_price")
+PREDICTION = Body("Prediction", {**_PREDICTION_PROPS, "created_at": _CREATED_AT})
+CORRECTION = Body(
+    "Correction",
+    {
+        **_CORRECTION_PROPS,
+        "created_at": _CREATED_AT,
+        "consumed": Plain(
+            {"type": "boolean", "description": "true once a dataset version holds it"}
+        ),
+        "consumed_in": text(
+            'the dataset version that holds it ("v3"), "" until then, "held:<reason>" '
+            'while it waits for review, "rejected:<reason>" once refused'
+        ),
+        # Set by the data job's screen and by a review (houseprice.mongo); absent otherwise.
+        "held": boolean("true while held for review as implausible (never trained on)"),
+        "held_at": text("when it was held, UTC", format="date-time"),
+        "screen": Plain(
+            {
+                "type": "object",
+                "description": "the numbers that decided: ratios to the prediction and to "
+                "the zip's price per square foot, the threshold, the dataset version",
+            }
+        ),
+        "review": Body(
+            "Review",
+            {
+                "decision": Plain({"type": "string", "enum": ["accepted", "rejected"]}),
+                "by": text("who decided"),
+                "reason": text("why"),
+                "at": text("when, UTC", format="date-time"),
+            },
+        ),
+    },
+    required=(*_CORRECTION_PROPS, "created_at", "consumed", "consumed_in"),
+)
+REVIEW_IN = Body(
+    "ReviewIn",
+    {
+        "by": _label("by", "who decides (an operator's name)"),
+        "reason": _label("reason", "why; required to reject"),
+    },
+    required=("by",),
+)
+PREDICTION_FIELDS = tuple(PREDICTION_IN.props)
+CORRECTION_FIELDS = tuple(CORRECTION_IN.props)
 # The server adds `created_at` to both, and `consumed: False, consumed_in: ""` to a
 # correction; the data job later sets `consumed: True, consumed_in: "vN"`.
 
-Errors = dict[str, str]
+
+def page_of(item: Body) -> Body:
+    return Body(
+        f"{item.name}Page",
+        {
+            "items": ListOf(item),
+            "page": integer(minimum=1),
+            "per_page": integer(minimum=1, maximum=MAX_PER_PAGE),
+            "total": integer("documents in all pages (from collection metadata)", minimum=0),
+        },
+    )
+
+
+DEFAULT_PER_PAGE = 20
+MAX_PER_PAGE = 100
+MAX_PAGE = 100_000  # bounds the skip a client can ask the database for
+PAGE_QUERY = {
+    "page": Whole(1, MAX_PAGE, default=1),
+    "per_page": Whole(1, MAX_PER_PAGE, default=DEFAULT_PER_PAGE),
+}
 
 
 def unsafe_content(value: Any, path: str = "") -> Errors:
@@ -86,90 +224,19 @@ def parse_json_int(digits: str) -> int | float:
     return int(digits) if len(digits) <= 18 else float(digits)
 
 
-def _unknown_fields(body: Mapping[str, Any], allowed: tuple[str, ...]) -> Errors:
-    return {str(k)[:64]: "is not a known field" for k in body if k not in allowed}
-
-
-def _request_id(value: Any) -> tuple[str | None, str | None]:
-    if value is None:
-        return None, "is required"
-    if not isinstance(value, str) or not REQUEST_ID.fullmatch(value):
-        return None, "must be 1-64 letters, digits, '.', '_', ':' or '-'"
-    return value, None
-
-
-def _label(value: Any) -> tuple[str | None, str | None]:
-    if value is None:
-        return None, "is required"
-    if not isinstance(value, str):
-        return None, "must be text"
-    text = value.strip()
-    if not text:
-        return None, "must not be empty"
-    if len(text) > MAX_LABEL_LENGTH or not text.isprintable():
-        return None, f"must be at most {MAX_LABEL_LENGTH} printable characters"
-    return text, None
-
-
-def _positive_price(value: Any) -> tuple[float | None, str | None]:
-    if value is None:
-        return None, "is required"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None, "must be a number greater than 0"
-    try:
-        number = float(value)
-    except OverflowError:  # an int with hundreds of digits
-        return None, "must be a finite number greater than 0"
-    if not math.isfinite(number) or number <= 0:
-        return None, "must be a finite number greater than 0"
-    return number, None
-
-
-def _features(value: Any) -> tuple[dict[str, Any] | None, Errors]:
-    if not isinstance(value, Mapping):
-        return None, {"features": "must be a JSON object of the 16 house features"}
-    clean, errors = validate_features(value)
-    if errors:
-        return None, {f"features.{name}": problem for name, problem in errors.items()}
-    return clean, {}
-
-
-def _not_an_object(body: Any) -> Errors | None:
+def _validate(declared: Body, body: Any) -> tuple[dict[str, Any] | None, Errors]:
     if not isinstance(body, Mapping):
-        return {"body": "must be a JSON object"}
-    return None
+        return None, {"body": "must be a JSON object"}
+    clean, errors = declared.validate(body)
+    errors.update(unsafe_content(body))
+    if errors:
+        return None, errors
+    return clean, {}
 
 
 def validate_prediction(body: Any) -> tuple[dict[str, Any] | None, Errors]:
     """A POST /predictions body -> (clean document without server fields, errors)."""
-    if (problem := _not_an_object(body)) is not None:
-        return None, problem
-    injected = unsafe_content(body)
-    errors = _unknown_fields(body, PREDICTION_FIELDS)
-    clean: dict[str, Any] = {}
-    checks = {
-        "request_id": _request_id,
-        "price": _positive_price,
-        "model_name": _label,
-        "model_version": _label,
-        "dataset_version": _label,
-    }
-    for name, check in checks.items():
-        value, error = check(body.get(name))
-        if error:
-            errors[name] = error
-        else:
-            clean[name] = value
-    if "features" not in body or body["features"] is None:
-        errors["features"] = "is required"
-    else:
-        features, feature_errors = _features(body["features"])
-        errors.update(feature_errors)
-        clean["features"] = features
-    errors.update(injected)
-    if errors:
-        return None, errors
-    return {name: clean[name] for name in PREDICTION_FIELDS}, {}
+    return _validate(PREDICTION_IN, body)
 
 
 def validate_correction(body: Any) -> tuple[dict[str, Any] | None, Errors]:
@@ -178,33 +245,17 @@ def validate_correction(body: Any) -> tuple[dict[str, Any] | None, Errors]:
     `features` may be omitted: the document then carries None there, and the
     caller fills in the features of the prediction it corrects.
     """
-    if (problem := _not_an_object(body)) is not None:
-        return None, problem
-    injected = unsafe_content(body)
-    errors = _unknown_fields(body, CORRECTION_FIELDS)
-    clean: dict[str, Any] = {"features": None}
-    for name in ("request_id", "prediction_id"):
-        value, error = _request_id(body.get(name))
-        if error:
-            errors[name] = error
-        else:
-            clean[name] = value
-    if body.get("corrected_price") is None:
-        errors["corrected_price"] = "is required"
-    else:
-        price, error = check_value(PRICE, body["corrected_price"])
-        if error:
-            errors["corrected_price"] = error
-        else:
-            clean["corrected_price"] = float(price)
-    if body.get("features") is not None:
-        features, feature_errors = _features(body["features"])
-        errors.update(feature_errors)
-        clean["features"] = features
-    errors.update(injected)
-    if errors:
-        return None, errors
-    return {name: clean[name] for name in CORRECTION_FIELDS}, {}
+    return _validate(CORRECTION_IN, body)
+
+
+def validate_review(body: Any, rejecting: bool) -> tuple[dict[str, str] | None, Errors]:
+    """An accept/reject body -> ({"by", "reason"}, errors). A rejection must say why."""
+    clean, errors = _validate(REVIEW_IN, body)
+    if clean is not None and rejecting and not clean["reason"]:
+        return None, {"reason": "is required to reject: say why"}
+    if clean is not None:
+        clean["reason"] = clean["reason"] or ""
+    return clean, errors
 
 
 def new_prediction(clean: Mapping[str, Any], now: datetime | None = None) -> dict[str, Any]:
@@ -249,65 +300,3 @@ def utcnow() -> datetime:
     # MongoDB keeps milliseconds; truncate now so the response equals what a read returns.
     now = datetime.now(UTC)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
-
-
-# -- review of held corrections (admin) -------------------------------------------------------
-
-REVIEW_FIELDS = ("by", "reason")
-
-
-def validate_review(body: Any, decision: str) -> tuple[dict[str, str] | None, Errors]:
-    """An accept/reject body -> ({"by", "reason"}, errors). A rejection must say why."""
-    if (problem := _not_an_object(body)) is not None:
-        return None, problem
-    errors = _unknown_fields(body, REVIEW_FIELDS)
-    errors.update(unsafe_content(body))
-    clean: dict[str, str] = {}
-    by, error = _label(body.get("by"))
-    if error:
-        errors["by"] = error
-    else:
-        clean["by"] = by or ""
-    if body.get("reason") is None and decision == "accepted":
-        clean["reason"] = ""
-    else:
-        reason, error = _label(body.get("reason"))
-        if error:
-            errors["reason"] = error
-        else:
-            clean["reason"] = reason or ""
-    if errors:
-        return None, errors
-    return clean, {}
-
-
-DEFAULT_PER_PAGE = 20
-MAX_PER_PAGE = 100
-MAX_PAGE = 100_000  # bounds the skip a client can ask the database for
-PAGE_PARAMETERS = ("page", "per_page")
-
-
-def validate_page(args: Mapping[str, str]) -> tuple[int, int, Errors]:
-    """Query string of a list request -> (page, per_page, errors); nothing else is accepted."""
-    errors: Errors = {
-        str(k)[:64]: "is not a known parameter" for k in args if k not in PAGE_PARAMETERS
-    }
-    page, error = _whole_number(args.get("page"), default=1, high=MAX_PAGE)
-    if error:
-        errors["page"] = error
-    per_page, error = _whole_number(
-        args.get("per_page"), default=DEFAULT_PER_PAGE, high=MAX_PER_PAGE
-    )
-    if error:
-        errors["per_page"] = error
-    return page, per_page, errors
-
-
-def _whole_number(text: str | None, default: int, high: int) -> tuple[int, str | None]:
-    if text is None or text == "":
-        return default, None
-    message = f"must be a whole number from 1 to {high}"
-    if not (text.isascii() and text.isdigit()) or len(text) > 9:
-        return default, message
-    number = int(text)
-    return (number, None) if 1 <= number <= high else (default, message)

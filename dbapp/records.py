@@ -15,16 +15,15 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
+from dbapp import api
 from dbapp.documents import (
     CORRECTION_FIELDS,
     PREDICTION_FIELDS,
-    REQUEST_ID,
     new_correction,
     new_prediction,
     public,
     same_content,
     validate_correction,
-    validate_page,
     validate_prediction,
 )
 from dbapp.metrics import (
@@ -35,6 +34,7 @@ from dbapp.metrics import (
     STORE_REQUESTS,
 )
 from dbapp.repository import Kind, Repository
+from houseprice.contract import REQUEST_ID, REQUEST_ID_PROBLEM, query_values
 from houseprice.web import current_request_id, validation_error
 
 log = logging.getLogger("dbapp")
@@ -77,7 +77,7 @@ def _measured(action: str, kind: Kind) -> Callable:
     return decorate
 
 
-def _json_body() -> Any:
+def json_body() -> Any:
     if not request.is_json:
         raise UnsupportedMediaType("send the body as JSON with Content-Type: application/json")
     try:
@@ -112,9 +112,7 @@ def _store_response(
 
 
 def _list_response(kind: Kind):
-    page, per_page, errors = validate_page(request.args)
-    if errors:
-        return validation_error(errors)
+    page, per_page = query_values()["page"], query_values()["per_page"]
     items, total = repository().page(kind, page, per_page)
     return jsonify(
         items=[public(item) for item in items], page=page, per_page=per_page, total=total
@@ -123,9 +121,7 @@ def _list_response(kind: Kind):
 
 def _get_response(kind: Kind, request_id: str):
     if not REQUEST_ID.fullmatch(request_id):
-        return validation_error(
-            {"request_id": "must be 1-64 letters, digits, '.', '_', ':' or '-'"}
-        )
+        return validation_error({"request_id": REQUEST_ID_PROBLEM})
     document = repository().get(kind, request_id)
     if document is None:
         return jsonify(
@@ -140,9 +136,10 @@ def _get_response(kind: Kind, request_id: str):
 
 
 @bp.post("/predictions")
+@api.STORE_PREDICTION
 @_measured("store", "predictions")
 def store_prediction():
-    clean, errors = validate_prediction(_json_body())
+    clean, errors = validate_prediction(json_body())
     if errors:
         return validation_error(errors)
     stored, inserted = repository().insert_once("predictions", new_prediction(clean))
@@ -150,9 +147,10 @@ def store_prediction():
 
 
 @bp.post("/corrections")
+@api.STORE_CORRECTION
 @_measured("store", "corrections")
 def store_correction():
-    clean, errors = validate_correction(_json_body())
+    clean, errors = validate_correction(json_body())
     if errors:
         return validation_error(errors)
     prediction = repository().get("predictions", clean["prediction_id"])
@@ -168,24 +166,28 @@ def store_correction():
 
 
 @bp.get("/predictions")
+@api.LIST_PREDICTIONS
 @_measured("retrieve", "predictions")
 def list_predictions():
     return _list_response("predictions")
 
 
 @bp.get("/corrections")
+@api.LIST_CORRECTIONS
 @_measured("retrieve", "corrections")
 def list_corrections():
     return _list_response("corrections")
 
 
 @bp.get("/predictions/<request_id>")
+@api.GET_PREDICTION
 @_measured("retrieve", "predictions")
 def get_prediction(request_id: str):
     return _get_response("predictions", request_id)
 
 
 @bp.get("/corrections/<request_id>")
+@api.GET_CORRECTION
 @_measured("retrieve", "corrections")
 def get_correction(request_id: str):
     return _get_response("corrections", request_id)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
 
-from dbapp.documents import REQUEST_ID, public, validate_page, validate_review
-from dbapp.records import _json_body, repository
+from dbapp import api
+from dbapp.documents import public, validate_review
+from dbapp.records import json_body, repository
 from houseprice import mongo
+from houseprice.contract import REQUEST_ID, REQUEST_ID_PROBLEM, query_values
 from houseprice.web import admin_only, current_request_id, validation_error
 
 log = logging.getLogger("dbapp.review")
@@ -22,11 +24,10 @@ bp = Blueprint("review", __name__, url_prefix="/admin/corrections")
 
 
 @bp.get("/held")
+@api.LIST_HELD
 @admin_only
-def list_held():
-    page, per_page, errors = validate_page(request.args)
-    if errors:
-        return validation_error(errors)
+def list_held_corrections():
+    page, per_page = query_values()["page"], query_values()["per_page"]
     items, total = repository().held_page(page, per_page)
     return jsonify(
         items=[public(item) for item in items], page=page, per_page=per_page, total=total
@@ -34,23 +35,23 @@ def list_held():
 
 
 @bp.post("/<request_id>/accept")
+@api.ACCEPT_HELD
 @admin_only
-def accept(request_id: str):
+def accept_held_correction(request_id: str):
     return _decide(request_id, mongo.ACCEPTED)
 
 
 @bp.post("/<request_id>/reject")
+@api.REJECT_HELD
 @admin_only
-def reject(request_id: str):
+def reject_held_correction(request_id: str):
     return _decide(request_id, mongo.REJECTED)
 
 
 def _decide(request_id: str, decision: mongo.Decision):
     if not REQUEST_ID.fullmatch(request_id):
-        return validation_error(
-            {"request_id": "must be 1-64 letters, digits, '.', '_', ':' or '-'"}
-        )
-    clean, errors = validate_review(_json_body(), decision)
+        return validation_error({"request_id": REQUEST_ID_PROBLEM})
+    clean, errors = validate_review(json_body(), rejecting=decision == mongo.REJECTED)
     if errors or clean is None:
         return validation_error(errors)
     document, decided = repository().review(request_id, decision, clean["by"], clean["reason"])

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from houseprice.schema import FEATURES, RAW_COLUMNS
+from houseprice.schema import FEATURES, PANDAS_DTYPES, RAW_COLUMNS
 from houseprice.storage import Bucket
 
 VERSION_PREFIX = "versioned/"
@@ -28,10 +28,7 @@ _MANIFEST_KEY = re.compile(r"versioned/v(\d+)/manifest\.json")
 SOURCE_COLUMN = "source"
 DATASET_COLUMNS: tuple[str, ...] = (*RAW_COLUMNS, SOURCE_COLUMN)
 
-_DTYPES: dict[str, Any] = {
-    f.name: ("int64" if f.kind == "int" else "float64" if f.kind == "float" else "string")
-    for f in FEATURES
-}
+_DTYPES: dict[str, Any] = {f.name: PANDAS_DTYPES[f.kind] for f in FEATURES}
 _DTYPES.update({"price": "float64", "date": "string", SOURCE_COLUMN: "string"})
 
 

@@ -25,6 +25,7 @@ from mlflow.exceptions import MlflowException
 
 from houseprice.datasets import version_number
 from houseprice.features import TRUSTED_TYPES as FEATURE_TYPES
+from houseprice.settings import redact_url as redact  # one redaction rule, with the settings
 
 CHAMPION = "champion"
 PROMOTIONS = "promotions"
@@ -65,11 +66,6 @@ class TrackingUnavailable(RuntimeError):
 def configure_client_timeouts() -> None:
     for name, value in CLIENT_ENV_DEFAULTS.items():
         os.environ.setdefault(name, value)
-
-
-def redact(uri: str) -> str:
-    parsed = urlparse(uri)
-    return uri.replace(f":{parsed.password}@", ":***@") if parsed.password else uri
 
 
 def check_reachable(tracking_uri: str, timeout: float = 5.0) -> None:

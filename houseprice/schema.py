@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
@@ -28,12 +29,34 @@ class Field:
     max_len: int = 200
     pattern: str | None = None
     help: str = ""
+    # A number field may hold 0 ("none") or a value from here up (yr_renovated: a year).
+    zero_or_from: float | None = None
 
     def describe(self) -> str:
         if self.kind == "str":
             return self.help or f"text of 1-{self.max_len} characters"
         noun = "a whole number" if self.kind == "int" else "a number"
         return f"{noun} from {_fmt(self.low)} to {_fmt(self.high)}"
+
+    def check(self, value: Any) -> tuple[Any, str | None]:
+        return check_value(self, value)
+
+    def schema(self, components: Any = None) -> dict[str, Any]:
+        """This field's JSON Schema (what the OpenAPI documents say of it)."""
+        if self.kind == "str":
+            # Exactly what check_value accepts: surrounding spaces are trimmed; what is left
+            # is 1-max_len characters, none a control character. The length lives in the
+            # pattern (no maxLength): generators handle one constraint far better than two.
+            edge = f"[^{_CONTROL_CHARS} ]"
+            body = self.pattern or f"{edge}(?:{_TEXT}{{0,{self.max_len - 2}}}{edge})?"
+            out: dict[str, Any] = {"type": "string", "pattern": f"^ *(?:{body}) *$"}
+        else:
+            out = {"type": "integer" if self.kind == "int" else "number"}
+            if self.zero_or_from is not None:
+                out["anyOf"] = [{"const": 0}, {"minimum": self.zero_or_from}]
+            out["minimum"], out["maximum"] = self.low, self.high
+        out["description"] = self.describe()
+        return out
 
 
 def _fmt(value: float | None) -> str:
@@ -53,19 +76,30 @@ FEATURES: tuple[Field, ...] = (
     Field("sqft_above", "int", 0, 100_000),
     Field("sqft_basement", "int", 0, 100_000),
     Field("yr_built", "int", 1800, 2100),
-    Field("yr_renovated", "int", 0, 2100, help="0 if never renovated, else a year from 1800"),
+    Field(
+        "yr_renovated",
+        "int",
+        0,
+        2100,
+        help="0 if never renovated, else a year from 1800",
+        zero_or_from=1800,
+    ),
     Field("street", "str", max_len=200),
     Field("city", "str", max_len=100),
     Field(
         "statezip",
         "str",
         max_len=8,
-        pattern=r"[A-Z]{2} \d{5}",
+        pattern=r"[A-Z]{2} [0-9]{5}",
         help='state and zip, e.g. "WA 98103"',
     ),
     Field("country", "str", max_len=60),
 )
 PRICE = Field("price", "float", 1_000, 1_000_000_000)
+
+# A record may carry its sale date (optional, text); only a date in the future is refused.
+DATE_MAX_LEN = 40
+DATE_PROBLEM = f"must be a date as text of at most {DATE_MAX_LEN} characters, e.g. 2014-05-02"
 
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 NUMERIC_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.kind != "str")
@@ -74,9 +108,34 @@ TEXT_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.kind == "str")
 RAW_COLUMNS: tuple[str, ...] = ("date", "price", *FEATURE_NAMES)
 REQUIRED_COLUMNS: tuple[str, ...] = ("price", *FEATURE_NAMES)
 FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in (*FEATURES, PRICE)}
+# How each kind of field is held in a pandas frame and in an Arrow table / Parquet file.
+PANDAS_DTYPES: dict[str, str] = {"int": "int64", "float": "float64", "str": "string"}
+ARROW_TYPES: dict[str, pa.DataType] = {"int": pa.int64(), "float": pa.float64(), "str": pa.string()}
+
+# One realistic record (the first sale of sample_dataset): documents' examples, forms, tests.
+EXAMPLE_RECORD: dict[str, Any] = {
+    "bedrooms": 3.0,
+    "bathrooms": 1.5,
+    "sqft_living": 1340,
+    "sqft_lot": 7912,
+    "floors": 1.5,
+    "waterfront": 0,
+    "view": 0,
+    "condition": 3,
+    "sqft_above": 1340,
+    "sqft_basement": 0,
+    "yr_built": 1955,
+    "yr_renovated": 2005,
+    "street": "18810 Densmore Ave N",
+    "city": "Shoreline",
+    "statezip": "WA 98133",
+    "country": "USA",
+}
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_CHARS = "\\u0000-\\u001f\\u007f"
+_CONTROL = re.compile(f"[{_CONTROL_CHARS}]")
+_TEXT = f"[^{_CONTROL_CHARS}]"
 
 
 def check_value(field: Field, value: Any) -> tuple[Any, str | None]:
@@ -84,7 +143,7 @@ def check_value(field: Field, value: Any) -> tuple[Any, str | None]:
     if field.kind == "str":
         if not isinstance(value, str):
             return None, "must be text"
-        text = value.strip()
+        text = value.strip(" ")
         if not text:
             return None, "must not be empty"
         if len(text) > field.max_len:
@@ -111,7 +170,7 @@ def check_value(field: Field, value: Any) -> tuple[Any, str | None]:
         field.high is not None and number > field.high
     ):
         return None, f"must be {field.describe()}"
-    if field.name == "yr_renovated" and 0 < number < 1800:
+    if field.zero_or_from is not None and 0 < number < field.zero_or_from:
         return None, f"must be {field.help}"
     return number, None
 
@@ -138,7 +197,116 @@ def validate_features(record: Any) -> tuple[dict[str, Any], dict[str, str]]:
     for name in record:
         if name not in FIELDS_BY_NAME and name != "date":
             errors[str(name)[:50]] = "is not a known field"
+    sold = record.get("date")
+    if sold is not None and (not isinstance(sold, str) or len(sold) > DATE_MAX_LEN):
+        errors["date"] = DATE_PROBLEM
+    # Fields that failed their own check are absent from `clean`: their rules are skipped.
+    errors.update(
+        consistency_errors({**clean, "date": record["date"]} if "date" in record else clean)
+    )
     return clean, errors
+
+
+# -- cross-field rules ------------------------------------------------------------------------
+
+# Living area must match above-ground plus basement within this (rounding in the records).
+SQFT_TOLERANCE = 50  # square feet, or
+SQFT_TOLERANCE_SHARE = 0.02  # of the living area, whichever is larger
+FUTURE_SLACK_DAYS = 1  # a sale dated tomorrow UTC may be today somewhere
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule over several fields of one record; `broken` works on scalars and arrays alike."""
+
+    field: str  # the field the message is filed under
+    needs: tuple[str, ...]  # fields it reads, each already valid on its own
+    message: str
+    broken: Callable[..., Any]
+
+
+def _today() -> np.datetime64:
+    return np.datetime64(datetime.now(UTC).date(), "D")
+
+
+CONSISTENCY: tuple[Rule, ...] = (
+    Rule(
+        "yr_renovated",
+        ("yr_built", "yr_renovated"),
+        "must not be before yr_built (0 means never renovated)",
+        lambda built, renovated: (renovated != 0) & (renovated < built),
+    ),
+    Rule(
+        "bedrooms",
+        ("bedrooms",),
+        "must be a whole number of bedrooms",
+        lambda bedrooms: bedrooms != np.floor(bedrooms),
+    ),
+    Rule(
+        "sqft_living",
+        ("sqft_living", "sqft_above", "sqft_basement"),
+        f"must equal sqft_above + sqft_basement (within {SQFT_TOLERANCE} sqft or "
+        f"{SQFT_TOLERANCE_SHARE:.0%})",
+        lambda living, above, basement: (
+            np.abs(living - (above + basement))
+            > np.maximum(SQFT_TOLERANCE, SQFT_TOLERANCE_SHARE * living)
+        ),
+    ),
+    Rule(
+        "date",
+        ("date",),
+        "must not be in the future",
+        lambda day: day > _today() + np.timedelta64(FUTURE_SLACK_DAYS, "D"),
+    ),
+)
+
+
+def consistency_errors(record: Mapping[str, Any]) -> dict[str, str]:
+    """The CONSISTENCY rules one record breaks (field name -> message).
+
+    Takes a record whose fields are already clean (after `validate_features`); a rule
+    whose fields are missing or not valid on their own is skipped, since those fields
+    have their own errors. `date` may be absent, a date, or an ISO "YYYY-MM-DD..." text.
+    """
+    errors: dict[str, str] = {}
+    for rule in CONSISTENCY:
+        values = [_rule_value(name, record.get(name)) for name in rule.needs]
+        if any(value is None for value in values):
+            continue
+        if bool(rule.broken(*values)):
+            errors.setdefault(rule.field, rule.message)
+    return errors
+
+
+def _rule_value(name: str, value: Any) -> Any:
+    if name == "date":
+        if isinstance(value, datetime):
+            return np.datetime64(value.date(), "D")
+        if isinstance(value, date):
+            return np.datetime64(value, "D")
+        if isinstance(value, str) and re.match(r"\d{4}-\d{2}-\d{2}", value.strip()):
+            try:
+                return np.datetime64(value.strip()[:10], "D")
+            except ValueError:
+                return None
+        return None
+    field = FIELDS_BY_NAME[name]
+    if field.kind == "str":
+        return value if isinstance(value, str) else None
+    _, problem = check_value(field, value) if value is not None else (None, "absent")
+    return None if problem else float(value)
+
+
+def consistency_masks(columns: Mapping[str, np.ndarray], usable: Mapping[str, np.ndarray]):
+    """Vectorised CONSISTENCY over clean columns: (row mask, "field: message") per rule.
+
+    `usable[name]` marks the rows where that field is valid on its own.
+    """
+    for rule in CONSISTENCY:
+        ok = np.logical_and.reduce([usable[name] for name in rule.needs])
+        with np.errstate(invalid="ignore"):
+            broken = np.asarray(rule.broken(*(columns[name] for name in rule.needs)), dtype=bool)
+        yield ok & broken, f"{rule.field}: {rule.message}"
 
 
 def validate_frame(
@@ -182,8 +350,8 @@ def validate_frame(
         reject(missing & ~absent, f"{field.name}: not a number")
         present = ~missing
         bad_range = present & ((values < field.low) | (values > field.high))
-        if field.name == "yr_renovated":
-            bad_range |= present & (values > 0) & (values < 1800)
+        if field.zero_or_from is not None:
+            bad_range |= present & (values > 0) & (values < field.zero_or_from)
         reject(bad_range, f"{field.name}: must be {field.describe()}")
         if field.kind == "int":
             fractional = present & ~bad_range & (values != np.floor(values))

@@ -54,6 +54,10 @@ class Settings:
     RATE_LIMIT_STORAGE_URI: str  # memory:// is per worker; share one store across pods
     # Pushgateway the jobs push their metrics to (houseprice/pushgateway.py); empty: none.
     PUSHGATEWAY_URL: str
+    # Reverse proxies in front of the web services that set X-Forwarded-For/-Proto/-Host
+    # (the Ingress: 1). Their headers are trusted, so a request that reached the proxy over
+    # HTTPS is seen as HTTPS and gets Secure cookies. 0: no proxy, headers ignored.
+    PROXY_HOPS: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -73,14 +77,66 @@ class Settings:
             raise SettingsError("invalid configuration:\n  " + "\n  ".join(errors))
         return cls(**values)
 
+    @property
+    def is_local(self) -> bool:
+        """A one-machine run: no GCS bucket and MongoDB on this host."""
+        buckets = (self.BUCKET_1, self.BUCKET_2, self.BUCKET_3)
+        return not any(b.startswith("gs://") for b in buckets) and _loopback_mongo(self.MONGO_URI)
+
+    def require_secrets(self) -> None:
+        """Refuse to serve outside a local run with a missing, local or template secret.
+
+        Called by each service's factory: a pod whose Secret was never filled in stops at
+        start with the variable named, instead of running with a key anyone can read here.
+        """
+        if self.is_local:
+            return
+        problems = [
+            f"{name}: {problem}"
+            for name in ("ADMIN_TOKEN", "SECRET_KEY")
+            if (problem := _secret_problem(getattr(self, name), _LOCAL_SECRETS[name]))
+        ]
+        if problems:
+            raise SettingsError(
+                "refusing to start outside a local run (a gs:// bucket or a remote MongoDB):\n  "
+                + "\n  ".join(problems)
+            )
+
     def public(self) -> dict[str, Any]:
         """Settings safe to print or record in a manifest (no secrets, no passwords)."""
         hidden = {"ADMIN_TOKEN", "SECRET_KEY"}
         out = {k: v for k, v in asdict(self).items() if k not in hidden}
-        out["MONGO_URI"] = _redact_url(self.MONGO_URI)
-        out["MLFLOW_TRACKING_URI"] = _redact_url(self.MLFLOW_TRACKING_URI)
-        out["RATE_LIMIT_STORAGE_URI"] = _redact_url(self.RATE_LIMIT_STORAGE_URI)
+        out["MONGO_URI"] = redact_url(self.MONGO_URI)
+        out["MLFLOW_TRACKING_URI"] = redact_url(self.MLFLOW_TRACKING_URI)
+        out["RATE_LIMIT_STORAGE_URI"] = redact_url(self.RATE_LIMIT_STORAGE_URI)
         return out
+
+
+# The defaults a local run uses; anywhere else they are as good as no secret at all.
+_LOCAL_SECRETS = {"ADMIN_TOKEN": "local-admin-token", "SECRET_KEY": "local-dev-secret-key"}
+_TEMPLATE_VALUE = re.compile(r"(?i)replace[_ -]?me|change[_ -]?me|<[^>]*>|\bTODO\b|\bexample\b")
+MIN_SECRET_LENGTH = 16
+
+
+def _secret_problem(value: str, local_default: str) -> str | None:
+    if not value or value == local_default:
+        return "is not set (only the local default is); set it from the Secret"
+    if _TEMPLATE_VALUE.search(value):
+        return f"holds the template value {value[:20]!r}; put the real secret in the Secret"
+    if len(value) < MIN_SECRET_LENGTH:
+        return f"is shorter than {MIN_SECRET_LENGTH} characters"
+    return None
+
+
+def _loopback_mongo(uri: str) -> bool:
+    if uri.startswith("mongodb+srv://"):
+        return False
+    hosts = uri.split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1]
+    for host in hosts.split(","):
+        name = host.rsplit(":", 1)[0] if not host.startswith("[") else host[1:].split("]")[0]
+        if name not in ("localhost", "::1") and not name.startswith("127."):
+            return False
+    return True
 
 
 def _defaults(data_dir: Path) -> dict[str, str]:
@@ -101,14 +157,14 @@ def _defaults(data_dir: Path) -> dict[str, str]:
         "MODEL_POLL_SECONDS": "10",
         "HTTP_TIMEOUT_SECONDS": "5",
         # Local-only defaults; production reads both from a Kubernetes Secret.
-        "ADMIN_TOKEN": "local-admin-token",
-        "SECRET_KEY": "local-dev-secret-key",
+        **_LOCAL_SECRETS,
         "WEBAPP_SAMPLE_CSV": str(_REPO_ROOT / "sample_dataset" / "house_sales_2014-05_to_06.csv"),
         "CORRECTION_MAX_RATIO": "3",
         "CORRECTION_MIN_ZIP_SALES": "5",
         "CORRECTION_RATE_LIMIT": "20 per minute",
         "RATE_LIMIT_STORAGE_URI": "memory://",
         "PUSHGATEWAY_URL": "",
+        "PROXY_HOPS": "0",
     }
 
 
@@ -190,7 +246,8 @@ def _name(value: str) -> str:
     return value
 
 
-def _redact_url(value: str) -> str:
+def redact_url(value: str) -> str:
+    """The URL with its password, if any, replaced by ***: safe to log."""
     parsed = urlparse(value)
     if parsed.password:
         return value.replace(f":{parsed.password}@", ":***@")
@@ -224,6 +281,12 @@ def _limiter_storage(value: str) -> str:
     return value
 
 
+def _hops(value: str) -> int:
+    if not value.isdigit() or int(value) > 5:
+        raise ValueError("must be a whole number of proxies from 0 to 5 (the Ingress: 1)")
+    return int(value)
+
+
 _CHECKS = {
     "MONGO_URI": _mongo_uri,
     "MONGO_DB": _name,
@@ -245,4 +308,5 @@ _CHECKS = {
     "CORRECTION_RATE_LIMIT": _rate_limit,
     "RATE_LIMIT_STORAGE_URI": _limiter_storage,
     "PUSHGATEWAY_URL": _optional_http_url,
+    "PROXY_HOPS": _hops,
 }

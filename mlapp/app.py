@@ -1,7 +1,8 @@
 """mlapp's factory: settings, the model store, blueprints (predict, ops).
 
-Routes live in mlapp.predict (the hot path) and mlapp.ops (model info, OpenAPI,
-health, readiness, metrics, reload); JSON error bodies come from houseprice.web.
+Routes live in mlapp.predict (the hot path) and mlapp.ops (model info, health,
+readiness, metrics, reload), each declared in mlapp.api, from which /openapi.json is
+generated; JSON error bodies come from houseprice.web.
 """
 
 from __future__ import annotations
@@ -11,15 +12,17 @@ import os
 
 from flask import Flask
 
+from houseprice.contract import publish
 from houseprice.settings import Settings
 from houseprice.web import configure_logging, install, set_admin_token
-from mlapp import insights, ops, predict
+from mlapp import api, insights, ops, predict
 from mlapp.model_store import ModelStore
 from mlapp.predictor import configure_sklearn
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
+    settings.require_secrets()
     configure_logging(os.environ.get("LOG_LEVEL", "INFO").upper())
     _configure_mlflow_client(settings)
     configure_sklearn()
@@ -39,6 +42,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(predict.bp)
     app.register_blueprint(ops.bp)
     app.register_blueprint(insights.bp, settings=settings)
+    publish(app, api.TITLE, api.VERSION, api.DESCRIPTION)
     return app
 
 

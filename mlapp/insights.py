@@ -25,7 +25,7 @@ from houseprice.schema import FIELDS_BY_NAME, check_value
 from houseprice.settings import Settings
 from houseprice.storage import open_bucket
 from houseprice.web import current_request_id, validation_error
-from mlapp import model_history
+from mlapp import api, model_history
 from mlapp.sales import SalesCache
 
 log = logging.getLogger(__name__)
@@ -139,6 +139,7 @@ def _read_limit(text: str) -> tuple[int, str | None]:
 
 
 @bp.get("/comparables")
+@api.COMPARABLES
 def comparables() -> Any:
     house, errors = read_house(request.args)
     limit, problem = _read_limit(request.args.get("limit", "").strip())
@@ -171,6 +172,7 @@ def comparables() -> Any:
 
 
 @bp.get("/model/history")
+@api.MODEL_HISTORY
 def history() -> Any:
     errors = _unknown_params(())
     if errors:
@@ -182,6 +184,7 @@ def history() -> Any:
 
 
 @bp.get("/lineage")
+@api.LINEAGE
 def lineage() -> Any:
     number = request.args.get("model_version", "").strip()
     errors = _unknown_params(("model_version",))
@@ -219,6 +222,7 @@ def _dataset(state: Insights, version: str) -> dict[str, Any]:
 
 
 @bp.get("/drift_report")
+@api.DRIFT_REPORT
 def drift_report() -> Any:
     version = request.args.get("dataset_version", "").strip()
     errors = _unknown_params(("dataset_version",))

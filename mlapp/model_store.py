@@ -166,6 +166,7 @@ class ModelStore:
         self._check_lock = threading.Lock()
         self._first_check = threading.Event()
         self._stop = threading.Event()
+        self._failing: str | None = None  # the stage of the outage under way, if any
 
     # -- lifecycle
 
@@ -236,8 +237,9 @@ class ModelStore:
         try:
             champion = self._find(self.tracking_uri, self.name)
         except Exception as exc:
-            self._failed("lookup", f"cannot read the {ALIAS} alias from MLflow: {exc}")
+            self._failed("lookup", f"MLflow unreachable: cannot read the {ALIAS} alias: {exc}")
             return False
+        self._recovered("lookup")
         status.champion_version = champion.version if champion else None
         served = self.current
         if champion is None:
@@ -258,6 +260,7 @@ class ModelStore:
         except Exception as exc:
             self._failed("load", f"cannot load {self.name} version {champion.version}: {exc}")
             return False
+        self._recovered("load")
         self.current = new  # the swap: one reference assignment
         status.last_ok_at, status.last_error = time.time(), None
         metrics.MODEL_LOAD_TIME.set(new.info.load_seconds)
@@ -279,4 +282,13 @@ class ModelStore:
         metrics.MODEL_POLL_ERRORS.labels(stage).inc()
         served = self.current
         keeping = f"; still serving version {served.info.version}" if served else ""
-        log.warning("%s%s", message, keeping)
+        if self._failing == stage:  # the same outage, polled again: logged once already
+            log.debug("%s%s", message, keeping)
+            return
+        self._failing = stage
+        log.warning("%s%s (logged once until it recovers)", message, keeping)
+
+    def _recovered(self, stage: str) -> None:
+        if self._failing == stage:
+            self._failing = None
+            log.info("MLflow answers again: the %s of the champion works", stage)

@@ -1,4 +1,4 @@
-"""The platform's endpoints: model info, OpenAPI, liveness, readiness, metrics, reload."""
+"""The platform's endpoints: model info, liveness, readiness, metrics, reload."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ from flask import Blueprint, Response, jsonify
 
 from houseprice.metrics import metrics_payload
 from houseprice.web import admin_only
-from mlapp import metrics
+from mlapp import api, metrics
 from mlapp.model_store import ModelStore
-from mlapp.openapi import openapi_document
 from mlapp.predict import no_model, store
 
 bp = Blueprint("ops", __name__)
 
 
 @bp.get("/model")
+@api.MODEL
 def model() -> Any:
     served = store().current
     if served is None:
@@ -35,11 +35,13 @@ def model() -> Any:
 
 
 @bp.get("/health")
+@api.HEALTH
 def health() -> Any:
     return jsonify(status="ok")
 
 
 @bp.get("/ready")
+@api.READY
 def ready() -> Any:
     # Answers at once (probes have short timeouts); only /predict waits for a first load.
     served = store().current
@@ -49,17 +51,14 @@ def ready() -> Any:
 
 
 @bp.get("/metrics")
+@api.METRICS
 def prometheus_metrics() -> Response:
     payload, content_type = metrics_payload(metrics.REGISTRY)
     return Response(payload, content_type=content_type)
 
 
-@bp.get("/openapi.json")
-def openapi() -> Any:
-    return jsonify(openapi_document())
-
-
 @bp.post("/admin/reload")
+@api.ADMIN_RELOAD
 @admin_only
 def admin_reload() -> Any:
     changed = store().check()

@@ -20,16 +20,14 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from houseprice.schema import FEATURE_NAMES, validate_features
 from houseprice.web import current_request_id, validation_error
-from mlapp import metrics
+from mlapp import api, metrics
+from mlapp.api import MAX_BATCH, MAX_BODY_BYTES
 from mlapp.model_store import ModelStore, Served
 
 log = logging.getLogger("mlapp")
 
 bp = Blueprint("predict", __name__)
 
-MAX_BATCH = 1000
-# 1000 records of the longest valid fields fit in well under 2 MB.
-MAX_BODY_BYTES = 2 * 1024 * 1024
 # Field errors listed in one 422 body; a batch of garbage is not echoed in full.
 MAX_LISTED_ERRORS = 100
 STORE_KEY = "mlapp.store"
@@ -40,6 +38,7 @@ def store() -> ModelStore:
 
 
 @bp.post("/predict")
+@api.PREDICT
 def predict() -> Any:
     with metrics.ACTIVE_REQUESTS.track_inprogress():
         return _predict(store())

@@ -29,19 +29,26 @@ import numpy as np
 import sklearn
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.ensemble import VotingRegressor
-from sklearn.linear_model._base import LinearModel, MultiOutputLinearModel
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
-from sklearn.utils._set_output import _wrap_method_output
 
 log = logging.getLogger(__name__)
 
 PredictFn = Callable[[np.ndarray], np.ndarray]
 
-# The code of the wrapper set_output puts around transform (same for every class).
-_SET_OUTPUT_WRAPPER = _wrap_method_output(lambda self, X: X, "transform").__code__
-# Predict methods whose whole work, after input checks, is X @ coef_ + intercept_.
-_LINEAR_PREDICTS = (LinearModel.predict, MultiOutputLinearModel.predict)
+# The lean path leans on scikit-learn internals, which a release may rename or drop.
+# Without them mlapp still starts and serves, through each model's own predict.
+try:
+    from sklearn.linear_model._base import LinearModel, MultiOutputLinearModel
+    from sklearn.utils._set_output import _wrap_method_output
+
+    # The code of the wrapper set_output puts around transform (same for every class).
+    _SET_OUTPUT_WRAPPER = _wrap_method_output(lambda self, X: X, "transform").__code__
+    # Predict methods whose whole work, after input checks, is X @ coef_ + intercept_.
+    _LINEAR_PREDICTS = (LinearModel.predict, MultiOutputLinearModel.predict)
+    LEAN_UNAVAILABLE: str | None = None
+except (ImportError, AttributeError) as exc:  # pragma: no cover - depends on the release
+    LEAN_UNAVAILABLE = f"scikit-learn {sklearn.__version__} lacks an internal name ({exc})"
 
 
 def configure_sklearn() -> None:
@@ -61,7 +68,14 @@ def build_predict(model: Any, probe: np.ndarray | None) -> tuple[PredictFn, str]
     if probe is None or len(probe) == 0:
         return model.predict, "standard"
     expected = np.asarray(model.predict(probe), dtype=np.float64)
-    lean = _lean_predict(model)
+    if LEAN_UNAVAILABLE:
+        log.warning("lean predict unavailable: %s; using model.predict", LEAN_UNAVAILABLE)
+        return model.predict, "standard"
+    try:
+        lean = _lean_predict(model)
+    except Exception:  # an internal attribute moved: this model keeps its own predict
+        log.warning("lean predict could not be built; using model.predict", exc_info=True)
+        return model.predict, "standard"
     if lean is None:
         return model.predict, "standard"
     try:

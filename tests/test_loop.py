@@ -29,7 +29,7 @@ from mlflow import MlflowClient
 from playwright.sync_api import expect, sync_playwright
 
 from houseprice.datasets import committed_versions, load_cumulative, read_split
-from houseprice.schema import validate_frame
+from houseprice.schema import EXAMPLE_RECORD, validate_frame
 from houseprice.settings import Settings
 from houseprice.storage import open_bucket
 from local_runner.config import PORTS
@@ -246,24 +246,7 @@ def test_the_whole_loop(platform: Platform) -> None:
     bucket_1.write_bytes("uploads/new_sales.csv", new_sales.read_bytes())
     new_valid, _ = validate_frame(pd.read_csv(new_sales))
 
-    record = {
-        "bedrooms": 3,
-        "bathrooms": 2,
-        "sqft_living": 1800,
-        "sqft_lot": 6000,
-        "floors": 1,
-        "waterfront": 0,
-        "view": 0,
-        "condition": 3,
-        "sqft_above": 1800,
-        "sqft_basement": 0,
-        "yr_built": 1990,
-        "yr_renovated": 0,
-        "street": "1 Main St",
-        "city": "Seattle",
-        "statezip": "WA 98103",
-        "country": "USA",
-    }
+    record = dict(EXAMPLE_RECORD)
     pids_before = mlapp_pids(platform.ports["mlapp"])
     assert pids_before, "mlapp's gunicorn processes were not found"
     traffic = Traffic(f"{platform.url('mlapp')}/predict", record)

@@ -10,7 +10,7 @@ from flask_wtf.csrf import CSRFProtect
 from jinja2 import StrictUndefined
 
 from houseprice.settings import Settings
-from houseprice.web import configure_logging, current_request_id, install
+from houseprice.web import configure_logging, current_request_id, install, serve_behind_proxies
 from webapp import errors, filters, model_page, ops, pages, ratelimit, review
 from webapp.clients import DbappClient, MlappClient
 from webapp.forms import LABELS, load_choices, message, parse_number
@@ -28,6 +28,7 @@ SECURITY_HEADERS = {
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
+    settings.require_secrets()
     configure_logging(os.environ.get("LOG_LEVEL", "INFO").upper())
     app = Flask(__name__)
     app.config.update(
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=8 * 3600,  # a form left open for a working day still posts
     )
     app.jinja_env.undefined = StrictUndefined  # a template typo fails tests, not users
+    serve_behind_proxies(app, settings.PROXY_HOPS)  # Secure cookies when served over HTTPS
     install(app, "webapp", json_errors=False)  # first: the CSRF check below logs its request id
     CSRFProtect(app)
 

@@ -8,7 +8,7 @@ from flask import Flask, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from houseprice.web import current_request_id
+from houseprice.web import current_request_id, error_headers
 from webapp.forms import read_features
 from webapp.metrics import count_error
 from webapp.pages import render_predict
@@ -38,9 +38,8 @@ def csrf_error(exc: CSRFError):
 def http_error(exc: HTTPException):
     if exc.code and exc.code >= 500:
         count_error(f"http_{exc.code}")
-    # Keep what the exception says in headers (e.g. Allow on a 405), not its body type.
-    headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
-    return error_page(exc.code or 500, exc.name, exc.description or ""), exc.code, headers
+    page = error_page(exc.code or 500, exc.name, exc.description or "")
+    return page, exc.code, error_headers(exc)
 
 
 def unexpected(exc: Exception):

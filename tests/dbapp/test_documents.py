@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from werkzeug.datastructures import MultiDict
 
 from dbapp.documents import (
     CORRECTION_FIELDS,
     MAX_NESTING,
+    PAGE_QUERY,
     PREDICTION_FIELDS,
     new_correction,
     new_prediction,
@@ -18,9 +20,9 @@ from dbapp.documents import (
     unsafe_content,
     utcnow,
     validate_correction,
-    validate_page,
     validate_prediction,
 )
+from houseprice.contract import check_query
 from houseprice.mongo import PENDING
 from houseprice.schema import FEATURE_NAMES
 from tests.dbapp.conftest import prediction_body
@@ -68,7 +70,7 @@ def test_empty_prediction_names_every_required_field():
         ("model_name", "", "empty"),
         ("model_name", "   ", "empty"),
         ("model_version", 3, "text"),
-        ("dataset_version", "v\n2", "printable"),
+        ("dataset_version", "v\n2", "control characters"),
         ("dataset_version", "v" * 201, "200"),
     ],
 )
@@ -246,13 +248,12 @@ def test_utcnow_has_millisecond_precision_like_mongodb():
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        ({}, (1, 20, {})),
-        ({"page": "3", "per_page": "100"}, (3, 100, {})),
-        ({"page": "", "per_page": ""}, (1, 20, {})),
+        ({}, {"page": 1, "per_page": 20}),
+        ({"page": "3", "per_page": "100"}, {"page": 3, "per_page": 100}),
     ],
 )
 def test_page_parameters(args, expected):
-    assert validate_page(args) == expected
+    assert check_query(PAGE_QUERY, MultiDict(args)) == (expected, {})
 
 
 @pytest.mark.parametrize(
@@ -265,10 +266,12 @@ def test_page_parameters(args, expected):
         ({"page": "1e3"}, "page"),
         ({"page": "²"}, "page"),
         ({"page": "9" * 40}, "page"),
+        ({"page": ""}, "page"),
+        ([("per_page", "5"), ("per_page", "6")], "per_page"),
         ({"collection": "users"}, "collection"),
         ({"filter": '{"$where": "1"}'}, "filter"),
     ],
 )
 def test_bad_page_parameters_are_named(args, field):
-    _, _, errors = validate_page(args)
+    _, errors = check_query(PAGE_QUERY, MultiDict(args))
     assert list(errors) == [field]

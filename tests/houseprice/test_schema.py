@@ -9,11 +9,14 @@ import pandas as pd
 import pytest
 
 from houseprice.schema import (
+    EXAMPLE_RECORD,
     FEATURE_NAMES,
     FEATURES,
     FIELDS_BY_NAME,
     RAW_COLUMNS,
     REQUIRED_COLUMNS,
+    check_value,
+    consistency_errors,
     validate_features,
     validate_frame,
 )
@@ -26,24 +29,7 @@ def sales() -> pd.DataFrame:
 
 
 def good_record() -> dict:
-    return {
-        "bedrooms": 3.0,
-        "bathrooms": 1.5,
-        "sqft_living": 1340,
-        "sqft_lot": 7912,
-        "floors": 1.5,
-        "waterfront": 0,
-        "view": 0,
-        "condition": 3,
-        "sqft_above": 1340,
-        "sqft_basement": 0,
-        "yr_built": 1955,
-        "yr_renovated": 2005,
-        "street": " 18810 Densmore Ave N ",
-        "city": "Shoreline",
-        "statezip": "WA 98133",
-        "country": "USA",
-    }
+    return {**EXAMPLE_RECORD, "street": " 18810 Densmore Ave N "}
 
 
 def test_columns() -> None:
@@ -76,8 +62,8 @@ def test_numeric_fields_check_type_and_range(field) -> None:
     for edge in (field.low, field.high):
         if field.name == "yr_renovated" and edge == 2100:
             continue
-        _, errors = validate_features({**good_record(), field.name: edge})
-        assert errors == {}, edge
+        # Only the field's own check: the edge may break a cross-field rule (tested below).
+        assert check_value(field, edge)[1] is None, edge
     _, errors = validate_features({**good_record(), field.name: math.nan})
     assert errors == {field.name: "must be a finite number"}
     if field.kind == "int":
@@ -107,7 +93,7 @@ def test_statezip_must_look_like_state_and_zip() -> None:
 
 def test_renovation_year_is_zero_or_a_real_year() -> None:
     for ok in (0, 1800, 2015):
-        assert validate_features({**good_record(), "yr_renovated": ok})[1] == {}
+        assert validate_features({**good_record(), "yr_built": 1800, "yr_renovated": ok})[1] == {}
     _, errors = validate_features({**good_record(), "yr_renovated": 1200})
     assert errors == {"yr_renovated": "must be 0 if never renovated, else a year from 1800"}
 
@@ -203,5 +189,36 @@ def test_frame_and_record_validation_agree(sales: pd.DataFrame) -> None:
     valid, _ = validate_frame(frame, keep_index=True)
     for position, row in frame.iterrows():
         record = {n: row[n].item() if hasattr(row[n], "item") else row[n] for n in FEATURE_NAMES}
-        _, errors = validate_features(record)
+        clean, errors = validate_features(record)
+        # validate_frame checks each field; the cross-field rules are checked per record.
+        for name in consistency_errors(clean):
+            errors.pop(name)
         assert (position in valid.index) == (not errors and row["price"] >= 1000), position
+
+
+def test_cross_field_rules_name_the_field_they_blame() -> None:
+    broken = {
+        **good_record(),
+        "sqft_living": 1900,  # above 1340 + basement 0
+        "yr_built": 2010,
+        "yr_renovated": 2005,  # before it was built
+        "bedrooms": 2.5,
+        "date": "2999-01-01",
+    }
+    _, errors = validate_features(broken)
+    assert set(errors) == {"sqft_living", "yr_renovated", "bedrooms", "date"}
+    assert errors["sqft_living"].startswith("must equal sqft_above + sqft_basement")
+    assert errors["date"] == "must not be in the future"
+    # A field that fails its own check is not blamed twice.
+    _, errors = validate_features({**broken, "sqft_above": "lots"})
+    assert errors["sqft_above"] == "must be a whole number from 0 to 100000"
+    assert "sqft_living" not in errors
+
+
+def test_cross_field_rules_accept_consistent_records() -> None:
+    for record in (
+        good_record(),
+        {**good_record(), "yr_renovated": 0, "date": "2014-05-02 00:00:00"},
+        {**good_record(), "sqft_above": 1000, "sqft_basement": 340, "date": "not a date"},
+    ):
+        assert validate_features(record)[1] == {}

@@ -142,3 +142,68 @@ def test_settings_are_immutable(tmp_path: Path) -> None:
     s = settings(tmp_path)
     with pytest.raises(dataclasses.FrozenInstanceError):
         s.BATCH_SIZE = 5  # type: ignore[misc]
+
+
+REMOTE = {"BUCKET_1": "gs://acme-raw", "ADMIN_TOKEN": "a" * 40, "SECRET_KEY": "s" * 40}
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},
+        {"MONGO_URI": "mongodb://localhost:27017,127.0.0.2:27018/db"},
+        {"MONGO_URI": "mongodb://user:pw@[::1]:27017"},
+    ],
+)
+def test_local_runs_keep_the_local_secrets(tmp_path: Path, env: dict[str, str]) -> None:
+    s = settings(tmp_path, **env)
+    assert s.is_local
+    s.require_secrets()  # returns: the local defaults are fine on one machine
+    assert s.ADMIN_TOKEN == "local-admin-token"
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"BUCKET_1": "gs://acme-raw"}, ["ADMIN_TOKEN", "SECRET_KEY"]),
+        ({**REMOTE, "ADMIN_TOKEN": "REPLACE_ME"}, ["ADMIN_TOKEN"]),
+        ({**REMOTE, "SECRET_KEY": "local-dev-secret-key"}, ["SECRET_KEY"]),
+        ({**REMOTE, "SECRET_KEY": "<long random string>"}, ["SECRET_KEY"]),
+        ({**REMOTE, "ADMIN_TOKEN": "short"}, ["ADMIN_TOKEN"]),
+        (
+            {"MONGO_URI": "mongodb+srv://u:p@cluster.example.net/", "ADMIN_TOKEN": "b" * 40},
+            ["SECRET_KEY"],
+        ),
+        ({"MONGO_URI": "mongodb://mongo.web.svc:27017", "SECRET_KEY": "c" * 40}, ["ADMIN_TOKEN"]),
+    ],
+)
+def test_outside_a_local_run_placeholder_secrets_stop_the_service(
+    tmp_path: Path, env: dict[str, str], named: list[str]
+) -> None:
+    s = settings(tmp_path, **env)
+    assert not s.is_local
+    with pytest.raises(SettingsError) as caught:
+        s.require_secrets()
+    message = str(caught.value)
+    for name in ("ADMIN_TOKEN", "SECRET_KEY"):
+        assert (f"{name}:" in message) == (name in named), message
+
+
+def test_real_secrets_pass_outside_a_local_run(tmp_path: Path) -> None:
+    settings(tmp_path, **REMOTE).require_secrets()  # returns without raising
+    assert not settings(tmp_path, **REMOTE).is_local
+
+
+@pytest.mark.parametrize("service", ["mlapp", "dbapp", "webapp"])
+def test_every_service_refuses_to_start_with_template_secrets(tmp_path: Path, service: str) -> None:
+    import importlib
+
+    create_app = importlib.import_module(f"{service}.app").create_app
+    with pytest.raises(SettingsError, match="SECRET_KEY"):
+        create_app(settings(tmp_path, BUCKET_2="gs://acme-data", ADMIN_TOKEN="x" * 40))
+
+
+def test_proxy_hops_is_a_small_whole_number(tmp_path: Path) -> None:
+    assert settings(tmp_path).PROXY_HOPS == 0
+    assert settings(tmp_path, PROXY_HOPS="1").PROXY_HOPS == 1
+    assert "PROXY_HOPS" in error_for(tmp_path, PROXY_HOPS="-1")

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from flask import Flask
 
-from houseprice.schema import FEATURE_NAMES, PRICE, validate_frame
+from houseprice.schema import FEATURE_NAMES, PRICE, validate_features, validate_frame
 from houseprice.settings import Settings
 from tests.conftest import ROOT, SAMPLE_CSV
 
@@ -43,8 +43,9 @@ def sample() -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def records(sample: pd.DataFrame) -> list[dict[str, Any]]:
-    """Sample houses as JSON request bodies (plain Python values)."""
-    return json.loads(sample.loc[:, list(FEATURE_NAMES)].head(50).to_json(orient="records"))
+    """Sample houses as JSON request bodies (plain Python values), each one mlapp accepts."""
+    rows = json.loads(sample.loc[:, list(FEATURE_NAMES)].head(80).to_json(orient="records"))
+    return [row for row in rows if not validate_features(row)[1]][:50]
 
 
 @pytest.fixture(scope="session", autouse=True)

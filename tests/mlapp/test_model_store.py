@@ -76,7 +76,7 @@ def test_unreachable_mlflow_keeps_the_served_model_and_records_the_error(mlflow_
     store.tracking_uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     assert store.check() is False
     assert store.current is served
-    assert "cannot read the champion alias" in store.status.last_error
+    assert "MLflow unreachable: cannot read the champion alias" in store.status.last_error
     assert store.not_ready_reason()  # says why, should the model ever be missing
 
 
@@ -111,3 +111,25 @@ def _wait(condition, timeout: float = 60) -> None:
             return
         time.sleep(0.1)
     pytest.fail("condition not met in time")
+
+
+def test_an_outage_is_logged_once_and_its_end_once(mlflow_uri, linear_v1, caplog):
+    store = _store(mlflow_uri, linear_v1.name)
+    assert store.check() is True
+    down = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+
+    def warnings_about(text: str) -> int:
+        return sum(text in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+
+    with caplog.at_level("INFO", logger="mlapp.model_store"):
+        store.tracking_uri = down
+        for _ in range(4):  # four polls during one outage
+            store.check()
+        assert warnings_about("MLflow unreachable") == 1
+        store.tracking_uri = mlflow_uri
+        store.check()
+        store.check()
+        assert sum("MLflow answers again" in r.getMessage() for r in caplog.records) == 1
+        store.tracking_uri = down  # a second outage is news again
+        store.check()
+        assert warnings_about("MLflow unreachable") == 2

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -97,3 +100,51 @@ def test_a_model_that_cannot_price_its_own_example_is_refused(sample):
     broken = _rows(sample)[:3, :10]  # columns missing: the model itself raises
     with pytest.raises(ValueError):
         build_predict(model, broken)
+
+
+_WITHOUT_NAME = """
+import importlib, logging, sys
+import sklearn.compose, sklearn.ensemble, sklearn.linear_model, sklearn.pipeline
+module_name, name = sys.argv[1], sys.argv[2]
+module = importlib.import_module(module_name)
+saved = getattr(module, name, None)
+if name:  # gone while mlapp imports it, as after a release that renamed it
+    delattr(module, name)
+import mlapp.predictor
+if name:
+    setattr(module, name, saved)  # scikit-learn's own code still uses it
+logging.basicConfig(level="WARNING")
+import numpy as np
+from sklearn.linear_model import LinearRegression
+import mlapp.app  # the service still imports
+from mlapp.predictor import build_predict
+X = np.arange(12.0).reshape(6, 2)
+model = LinearRegression().fit(X, X @ [1.0, 2.0] + 3)
+predict, kind = build_predict(model, X[:3])
+print(kind, bool(np.allclose(predict(X), model.predict(X))))
+"""
+
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [
+        ("sklearn.utils._set_output", "_wrap_method_output"),
+        ("sklearn.linear_model._base", "MultiOutputLinearModel"),
+        ("sklearn.linear_model._base", ""),  # nothing removed: the lean path
+    ],
+)
+def test_a_missing_scikit_learn_internal_falls_back_to_the_standard_predict(module, name):
+    result = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_NAME, module, name],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    if name:
+        assert result.stdout.split() == ["standard", "True"]
+        assert "lean predict unavailable" in result.stderr and name in result.stderr
+    else:
+        assert result.stdout.split() == ["lean", "True"]

@@ -1,10 +1,11 @@
 """One run of the data job.
 
-reconcile -> read raw files and pending corrections -> validate -> drop exact
+lease -> reconcile -> read raw files and pending corrections -> validate -> drop exact
 duplicates -> write rejected rows -> commit (a version, or an instream chunk while
 fewer than BATCH_SIZE rows wait) -> mark corrections, archive raw files, delete
 folded chunks. Sources are marked or moved only after the commit that holds
 their rows; a crash anywhere leaves a state the next run's reconcile completes.
+The whole run holds the lease in BUCKET_2: a run that finds it held changes nothing.
 """
 
 from __future__ import annotations
@@ -51,13 +52,24 @@ from data_collection_and_versioning.versioning import (
 from houseprice import mongo
 from houseprice.datasets import INSTREAM_PREFIX, SOURCE_COLUMN
 from houseprice.settings import Settings
-from houseprice.storage import Bucket, ObjectNotFound, open_bucket
+from houseprice.storage import (
+    Bucket,
+    GenerationMismatch,
+    Lease,
+    LeaseHeld,
+    LeaseLost,
+    ObjectNotFound,
+    open_bucket,
+)
+from houseprice.storage.lease import describe as describe_holder
 
 Emit = Callable[[str], None]
 TOP_REASONS = 5
 # Rows read in one run before the remaining raw files are left for the next run: a
 # backlog is drained over several runs instead of filling memory (~0.6 GB per million).
 MAX_ROWS_PER_RUN = 2_000_000
+# One data job at a time: the lease object in BUCKET_2 (houseprice.storage.lease).
+LEASE_KEY = "locks/data-job.json"
 
 
 class JobError(RuntimeError):
@@ -83,6 +95,15 @@ class Run:
     summary: dict[str, Any] = field(default_factory=dict)
     reasons: Counter[str] = field(default_factory=Counter)
     rejected: list[tuple[str, pd.DataFrame]] = field(default_factory=list)  # written together
+    lease: Lease | None = None
+
+    def check_lease(self) -> None:
+        """Right before each durable change: stop if another run has taken the lease over."""
+        if self.lease is not None:
+            try:
+                self.lease.verify()
+            except LeaseLost as exc:
+                raise JobError(f"lease lost, stopping before the next write: {exc}") from exc
 
 
 def run(settings: Settings, emit: Emit = print) -> dict[str, Any]:
@@ -91,9 +112,15 @@ def run(settings: Settings, emit: Emit = print) -> dict[str, Any]:
     raw_bucket, data_bucket = open_buckets(settings)
     client = mongo.connect(settings)
     try:
-        collection = corrections_collection(client, settings)
-        job = Run(settings, raw_bucket, data_bucket, collection, emit)
-        summary = _run(job)
+        ping(client, settings)
+        job = Run(settings, raw_bucket, data_bucket, mongo.corrections(client, settings), emit)
+        try:
+            with Lease(data_bucket, LEASE_KEY, settings.LEASE_SECONDS, run_id=job.run_id) as lease:
+                job.lease = lease
+                ensure_indexes(client, settings)
+                summary = _run(job)
+        except LeaseHeld as held:
+            summary = lease_held(job, held)
     finally:
         client.close()
     summary["seconds"] = round(time.monotonic() - started, 3)
@@ -115,15 +142,24 @@ def open_buckets(settings: Settings) -> tuple[Bucket, Bucket]:
     return raw_bucket, data_bucket
 
 
-def corrections_collection(client: MongoClient, settings: Settings) -> Collection:
+def ping(client: MongoClient, settings: Settings) -> None:
     try:
         client.admin.command("ping")
     except PyMongoError as exc:
         uri = settings.public()["MONGO_URI"]
         raise JobError(f"cannot reach MongoDB at {uri}: {first_line(exc)}") from exc
+
+
+def ensure_indexes(client: MongoClient, settings: Settings) -> None:
     with contextlib.suppress(OperationFailure):  # indexes only speed the query; dbapp owns them
         mongo.ensure_indexes(client, settings)
-    return mongo.corrections(client, settings)
+
+
+def lease_held(job: Run, held: LeaseHeld) -> dict[str, Any]:
+    """Another run holds the lease: say who, change nothing, succeed."""
+    job.emit(f"data job {job.run_id}: another run holds the lease, nothing done: {held}")
+    job.summary.update(ok=True, run_id=job.run_id, result="lease held", held_by=held.holder)
+    return job.summary
 
 
 def first_line(exc: BaseException) -> str:
@@ -142,6 +178,9 @@ def _run(job: Run) -> dict[str, Any]:
         batch_size=job.settings.BATCH_SIZE,
     )
     job.emit(f"data job {job.run_id}: raw {job.raw_bucket.url} -> datasets {job.data_bucket.url}")
+    if job.lease is not None and job.lease.taken_over is not None:
+        s["took_over"] = job.lease.taken_over
+        job.emit(f"took over an expired lease: {describe_holder(job.lease.taken_over)}")
 
     ledger = load_ledger(job.data_bucket)
     recovered = reconcile(ledger, job.raw_bucket, job.data_bucket, job.collection)
@@ -171,6 +210,7 @@ def _run(job: Run) -> dict[str, Any]:
     del parts
     dup = find_duplicates(job, batch, pool_table, pool_hashes, new_table, new_hashes)
     new_rows = len(new_hashes) - int(dup.sum())
+    job.check_lease()
     write_rejected(job, batch)
     faults.point("after_rejected_written")
 
@@ -187,6 +227,7 @@ def _run(job: Run) -> dict[str, Any]:
         s["instream_rows"] = pending_rows + new_rows
         del pool_table, new_table
 
+    job.check_lease()
     listing = set(job.raw_bucket.list())
     done = finish_commit(name, record, job.raw_bucket, listing, job.data_bucket, job.collection)
     s["followup"] = done
@@ -207,18 +248,35 @@ def read_raw_files(job: Run, ledger: Ledger, batch: Sources) -> list[Part]:
     seen: dict[str, str] = {}
     parts: list[Part] = []
     s = job.summary
-    s.update(files=[], files_quarantined=[], files_already_consumed=[], files_waiting=0)
-    keys = sources.raw_keys(job.raw_bucket.list())
+    s.update(
+        files=[],
+        files_quarantined=[],
+        files_already_consumed=[],
+        files_waiting=0,
+        files_in_flight=[],
+    )
+    listed = job.raw_bucket.list_info()
+    keys = set(sources.raw_keys([info.key for info in listed]))
+    ready, in_flight = sources.settle(
+        job.raw_bucket,
+        [info for info in listed if info.key in keys],
+        job.settings.SETTLE_SECONDS,
+        job.emit,
+    )
     taken = 0
-    for position, key in enumerate(keys):
+    for position, info in enumerate(ready):
+        key = info.key
         if taken >= MAX_ROWS_PER_RUN:  # bounded memory: the rest waits for the next run
-            s["files_waiting"] = len(keys) - position
-            job.emit(f"read {taken} rows: {len(keys) - position} more files wait for the next run")
+            s["files_waiting"] = len(ready) - position
+            job.emit(f"read {taken} rows: {len(ready) - position} more files wait for the next run")
             break
         try:
-            data = job.raw_bucket.read_bytes(key)
+            data = job.raw_bucket.read_bytes(key, info.generation)
         except ObjectNotFound:
             continue  # removed since the listing
+        except GenerationMismatch:
+            in_flight.append(info)  # rewritten since the listing: read it next run, once
+            continue
         digest = sources.sha256_hex(data)
         if digest in consumed:
             first_key, where = consumed[digest]
@@ -234,7 +292,7 @@ def read_raw_files(job: Run, ledger: Ledger, batch: Sources) -> list[Part]:
         try:
             raw = sources.parse_raw(key, data)
         except sources.UnreadableFile as exc:
-            target = quarantine_raw(job.raw_bucket, key, data, str(exc))
+            target = quarantine_raw(job.raw_bucket, key, info.generation, data, str(exc))
             s["files_quarantined"].append({"key": key, "reason": str(exc), "moved_to": target})
             job.emit(f"quarantined {key}: {exc} (moved to {target})")
             continue
@@ -243,6 +301,7 @@ def read_raw_files(job: Run, ledger: Ledger, batch: Sources) -> list[Part]:
         entry = {
             "key": key,
             "sha256": digest,
+            "generation": info.generation,
             "rows_read": raw.rows_read,
             "rows_valid": len(raw.valid),
             "rows_rejected": len(raw.rejected),
@@ -261,6 +320,9 @@ def read_raw_files(job: Run, ledger: Ledger, batch: Sources) -> list[Part]:
             f"read {key}: {raw.rows_read} rows, {len(raw.valid)} valid, "
             f"{len(raw.rejected)} rejected"
         )
+    for info in in_flight:
+        s["files_in_flight"].append(info.key)
+        job.emit(f"left {info.key} for the next run: still being written")
     return parts
 
 
@@ -393,7 +455,9 @@ def write_version(
         **merged.to_record(),
         "settings": job.settings.public(),
     }
-    commit_version(job.data_bucket, version, table, in_train, in_valid, record)
+    commit_version(
+        job.data_bucket, version, table, in_train, in_valid, record, before_commit=job.check_lease
+    )
     folded = f", folded {len(ledger.chunks)} instream chunks" if ledger.chunks else ""
     job.emit(
         f"wrote {version}: {counts['total']} rows ({counts['train']} train, "
@@ -425,7 +489,7 @@ def write_chunk(
         **batch.to_record(),
         "settings": job.settings.public(),
     }
-    commit_chunk(job.data_bucket, chunk_id, table, keep, record)
+    commit_chunk(job.data_bucket, chunk_id, table, keep, record, before_commit=job.check_lease)
     job.emit(
         f"wrote instream chunk {chunk_id}: {count} rows "
         f"(below BATCH_SIZE {job.settings.BATCH_SIZE}, no new version yet)"

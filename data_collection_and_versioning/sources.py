@@ -11,7 +11,8 @@ import csv
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -32,6 +33,7 @@ from houseprice.schema import (
     validate_features,
     validate_frame,
 )
+from houseprice.storage import Bucket, ObjectInfo, ObjectNotFound
 
 ARCHIVE_PREFIX = "archive/"
 QUARANTINE_PREFIX = "quarantine/"
@@ -84,6 +86,46 @@ def raw_keys(keys: list[str]) -> list[str]:
         for key in keys
         if key.lower().endswith(".csv") and not key.startswith((ARCHIVE_PREFIX, QUARANTINE_PREFIX))
     ]
+
+
+def settle(
+    bucket: Bucket,
+    listed: list[ObjectInfo],
+    seconds: float,
+    emit: Callable[[str], None],
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[list[ObjectInfo], list[ObjectInfo]]:
+    """(files safe to read, files still being written) among a listing.
+
+    Where a reader can see a file while it is written (a local directory), a file
+    is ready once its size and mtime have not changed for `seconds`. Files changed
+    more recently are waited for once, up to `seconds`; those still changing then
+    (or whose mtime is in the future) are left for the next run. An empty file is
+    judged like any other, so it counts as empty only if still empty after the wait.
+    Object stores that show only finished uploads need no wait.
+    """
+    if seconds <= 0 or not bucket.shows_partial_writes:
+        return listed, []
+    now = clock()
+    young = [info for info in listed if now - info.updated < seconds]
+    if not young:
+        return listed, []
+    wait = min(seconds, max(info.updated + seconds - now for info in young))
+    emit(f"waiting {wait:.1f} s for {len(young)} recently changed files to settle")
+    sleep(max(wait, 0.0))
+    ready = [info for info in listed if info not in young]
+    in_flight = []
+    for info in young:
+        try:
+            again = bucket.stat(info.key)
+        except ObjectNotFound:
+            continue  # removed meanwhile
+        if again.generation == info.generation and clock() - again.updated >= seconds * 0.999:
+            ready.append(info)
+        else:
+            in_flight.append(again)
+    return sorted(ready, key=lambda info: info.key), in_flight
 
 
 def parse_raw(key: str, data: bytes) -> RawFile:

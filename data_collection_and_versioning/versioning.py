@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,7 +32,7 @@ from data_collection_and_versioning import faults
 from data_collection_and_versioning.sources import sha256_hex
 from houseprice.datasets import INSTREAM_PREFIX, MANIFEST, SOURCE_COLUMN, VERSION_PREFIX
 from houseprice.schema import FEATURES, PRICE, RAW_COLUMNS
-from houseprice.storage import Bucket
+from houseprice.storage import Bucket, GenerationMismatch
 
 QUARANTINE_PREFIX = "quarantine/"
 RECORD_FORMAT = 1
@@ -299,16 +300,42 @@ def _dumps(record: dict[str, Any]) -> str:
     return json.dumps(record, indent=2, sort_keys=False) + "\n"
 
 
+class CommitConflict(RuntimeError):
+    """Another writer created a file this commit was about to create."""
+
+
+def _create(bucket: Bucket, key: str, data: bytes) -> None:
+    # Commits only ever create: two writers that both believe they hold the lease
+    # cannot both commit the same version, and neither overwrites the other.
+    try:
+        bucket.create(key, data)
+    except GenerationMismatch:
+        raise CommitConflict(f"{key} was written by another run meanwhile") from None
+
+
+def _no_check() -> None:
+    return None
+
+
 def commit_chunk(
-    bucket: Bucket, chunk_id: str, table: pa.Table, keep: np.ndarray, record: dict[str, Any]
+    bucket: Bucket,
+    chunk_id: str,
+    table: pa.Table,
+    keep: np.ndarray,
+    record: dict[str, Any],
+    before_commit: Callable[[], None] = _no_check,
 ) -> None:
-    """instream/<id>.csv (the rows where `keep`), then instream/<id>.json (the commit)."""
+    """instream/<id>.csv (the rows where `keep`), then instream/<id>.json (the commit).
+
+    `before_commit` runs right before the commit marker is written (the lease check).
+    """
     data = encode_csv(table, keep)
     record["files"] = {f"{chunk_id}.csv": _file_entry(data, int(keep.sum()))}
-    bucket.write_bytes(f"{INSTREAM_PREFIX}{chunk_id}.csv", data)
+    _create(bucket, f"{INSTREAM_PREFIX}{chunk_id}.csv", data)
     del data
     faults.point("after_chunk_data")
-    bucket.write_text(f"{INSTREAM_PREFIX}{chunk_id}.json", _dumps(record))
+    before_commit()
+    _create(bucket, f"{INSTREAM_PREFIX}{chunk_id}.json", _dumps(record).encode("utf-8"))
     faults.point("after_chunk_commit")
 
 
@@ -319,6 +346,7 @@ def commit_version(
     in_train: np.ndarray,
     in_valid: np.ndarray,
     record: dict[str, Any],
+    before_commit: Callable[[], None] = _no_check,
 ) -> None:
     """train.csv and valid.csv (rows of `table` picked by the masks), then manifest.json."""
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -333,11 +361,12 @@ def commit_version(
         "valid.csv": _file_entry(valid_data, int(in_valid.sum())),
     }
     folder = f"{VERSION_PREFIX}{version}/"
-    bucket.write_bytes(folder + "train.csv", train_data)
+    _create(bucket, folder + "train.csv", train_data)
     del train_data
     faults.point("after_version_train")
-    bucket.write_bytes(folder + "valid.csv", valid_data)
+    _create(bucket, folder + "valid.csv", valid_data)
     del valid_data
     faults.point("after_version_data")
-    bucket.write_text(folder + MANIFEST, _dumps(record))
+    before_commit()
+    _create(bucket, folder + MANIFEST, _dumps(record).encode("utf-8"))
     faults.point("after_manifest")

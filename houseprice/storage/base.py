@@ -44,6 +44,9 @@ class Bucket(ABC):
     """
 
     url: str
+    # Whether a reader can see an object while its writer is still writing it (a local
+    # file being copied in: yes; a GCS object appears whole once its upload completes).
+    shows_partial_writes: bool = True
 
     @abstractmethod
     def list(self, prefix: str = "") -> list[str]:

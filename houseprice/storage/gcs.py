@@ -26,6 +26,8 @@ def make_client() -> storage.Client:
 
 
 class GCSBucket(Bucket):
+    shows_partial_writes = False
+
     def __init__(self, bucket_name: str, prefix: str = "", client: storage.Client | None = None):
         self.client = client or make_client()
         self.bucket = self.client.bucket(bucket_name)

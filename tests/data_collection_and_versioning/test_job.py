@@ -282,9 +282,10 @@ def test_unusable_files_are_quarantined_whole(make_settings) -> None:
     raw_bucket = open_bucket(settings.BUCKET_1)
     reasons = {}
     for key, data in bad.items():
-        assert raw_bucket.read_bytes(f"quarantine/in/{key}") == data
+        target = f"quarantine/in/{key}.{hashlib.sha256(data).hexdigest()[:16]}"
+        assert raw_bucket.read_bytes(target) == data
         assert not raw_bucket.exists(f"in/{key}")
-        sidecar = json.loads(raw_bucket.read_text(f"quarantine/in/{key}.reason.json"))
+        sidecar = json.loads(raw_bucket.read_text(f"{target}.reason.json"))
         assert sidecar["sha256"] == hashlib.sha256(data).hexdigest()
         datetime.fromisoformat(sidecar["detected_at"].replace("Z", "+00:00"))
         reasons[key] = sidecar["reason"]

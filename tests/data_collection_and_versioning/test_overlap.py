@@ -118,7 +118,9 @@ def test_overlapping_runs_commit_every_row_once(settings: Settings) -> None:
     writer = threading.Thread(target=writers)
     writer.start()
     held = 0
-    for _ in range(2):  # two waves of three processes; each wave's lease holder is killed
+    for wave in range(2):  # two waves of three processes; each wave's lease holder is killed
+        if wave:
+            time.sleep(LEASE)  # the first holder's lease expires: this wave takes it over
         jobs = [start_job(settings) for _ in range(3)]
         killed = kill_the_holder_at_random(data, jobs, rng)
         outputs = [job.communicate(timeout=180) for job in jobs]

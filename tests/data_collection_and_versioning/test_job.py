@@ -5,8 +5,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import threading
+import time
 import uuid
 from datetime import datetime
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -14,7 +18,7 @@ import pytest
 from data_collection_and_versioning import job
 from houseprice import datasets
 from houseprice.settings import Settings
-from houseprice.storage import open_bucket
+from houseprice.storage import Lease, LeaseLost, open_bucket
 from tests.data_collection_and_versioning.helpers import (
     assert_exactly_once,
     collection,
@@ -432,3 +436,93 @@ def test_versions_written_by_another_tool_are_built_upon(make_settings) -> None:
 
     assert summary["version"] == "v2"
     assert manifest(bucket, "v2")["parent"] == "v1"
+
+
+def test_a_run_that_finds_the_lease_held_changes_nothing(settings: Settings) -> None:
+    put_raw(settings, SAMPLE_KEY, sample())
+    collection(settings).insert_many([correction(i) for i in range(3)])
+    raw_bucket, data_bucket = open_bucket(settings.BUCKET_1), open_bucket(settings.BUCKET_2)
+    before = raw_bucket.list_info()
+
+    with Lease(data_bucket, job.LEASE_KEY, ttl=60, run_id="the-other-run") as other:
+        held, lines = run(settings)
+        assert held["ok"] is True and held["result"] == "lease held"
+        assert held["held_by"]["run_id"] == "the-other-run"
+        assert "another run holds the lease, nothing done" in lines[-1]
+        assert "run the-other-run" in lines[-1] and "since " in lines[-1]
+        assert raw_bucket.list_info() == before
+        assert data_bucket.list() == [job.LEASE_KEY]
+        assert collection(settings).count_documents({"consumed": False}) == 3
+        other.verify()  # still the other run's lease
+
+    done, _ = run(settings)
+    assert done["result"] == "version" and "took_over" not in done
+    assert not data_bucket.exists(job.LEASE_KEY)
+
+
+def test_an_expired_lease_is_taken_over_then_its_debris_cleaned(settings: Settings) -> None:
+    put_raw(settings, SAMPLE_KEY, sample())
+    data_bucket = open_bucket(settings.BUCKET_2)
+    dead = Lease(data_bucket, job.LEASE_KEY, ttl=0.5, run_id="died-mid-run").acquire()
+    data_bucket.write_bytes("versioned/v1/train.csv", b"half of a version")  # its debris
+    time.sleep(0.7)
+
+    summary, lines = run(settings)
+
+    assert summary["took_over"]["run_id"] == "died-mid-run"
+    assert any(line.startswith("took over an expired lease: run died-mid-run") for line in lines)
+    assert summary["recovered"]["uncommitted_deleted"] == 1
+    assert summary["version"] == "v1"
+    assert manifest(data_bucket, "v1")["rows"]["total"] == 3903
+    with pytest.raises(LeaseLost):
+        dead.verify()
+
+
+def test_local_files_are_read_only_once_settled(make_settings) -> None:
+    settings = make_settings(SETTLE_SECONDS="1")
+    frame = sample()
+    root = Path(open_bucket(settings.BUCKET_1).root)
+    put_raw(settings, "old.csv", frame.iloc[:500])
+    past = time.time() - 60
+    os.utime(root / "old.csv", (past, past))
+    (root / "growing.csv").write_bytes(csv_bytes(frame.iloc[500:520]))
+    (root / "empty.csv").write_bytes(b"")  # created by its writer; the rows come later
+    lines = csv_bytes(frame.iloc[520:1200]).splitlines(keepends=True)[1:]
+
+    def writer() -> None:
+        time.sleep(0.3)
+        (root / "empty.csv").write_bytes(csv_bytes(frame.iloc[1200:1500]))
+        with open(root / "growing.csv", "ab") as handle:
+            for start in range(0, len(lines), 100):
+                handle.write(b"".join(lines[start : start + 100]))
+                handle.flush()
+                time.sleep(0.2)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    first, first_lines = run(settings)
+    thread.join()
+
+    assert [f["key"] for f in first["files"]] == ["old.csv"]
+    assert sorted(first["files_in_flight"]) == ["empty.csv", "growing.csv"]
+    assert first["files_quarantined"] == []
+    assert any(line.startswith("waiting ") and "to settle" in line for line in first_lines)
+    assert "left growing.csv for the next run: still being written" in first_lines
+
+    second, _ = run(settings)  # waits for the settle period itself, then reads both
+
+    assert sorted(f["key"] for f in second["files"]) == ["empty.csv", "growing.csv"]
+    expected = valid_sources("old.csv", frame.iloc[:500])
+    expected |= valid_sources("growing.csv", frame.iloc[500:1200])
+    expected |= valid_sources("empty.csv", frame.iloc[1200:1500])
+    assert_exactly_once(committed_rows(open_bucket(settings.BUCKET_2)), expected)
+
+
+def test_an_empty_file_is_judged_empty_only_after_the_settle_period(make_settings) -> None:
+    settings = make_settings(SETTLE_SECONDS="0.5")
+    put_raw(settings, "nothing.csv", b"")
+    started = time.monotonic()
+    summary, _ = run(settings)
+    assert time.monotonic() - started >= 0.5
+    assert [q["key"] for q in summary["files_quarantined"]] == ["nothing.csv"]
+    assert summary["files_quarantined"][0]["reason"] == "empty file"

@@ -26,6 +26,7 @@ from pymongo.collection import Collection
 from houseprice.mongo import PENDING
 from houseprice.schema import (
     FEATURES,
+    FORMULA_START,
     PRICE,
     RAW_COLUMNS,
     REQUIRED_COLUMNS,
@@ -349,13 +350,26 @@ def _text(value: Any) -> str:
         return repr(value)[:2000]
 
 
+_PLAIN_NUMBER = re.compile(r"[-+]?\d+(\.\d*)?([eE][-+]?\d+)?")
+
+
+def _report_cell(value: Any) -> str:
+    if value is None or value is pd.NA or value != value:
+        return ""
+    text = str(value)
+    if text.startswith(FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
 def frame_to_csv(frame: pd.DataFrame) -> bytes:
-    """Rejected rows as CSV bytes. Typed columns go as they are; mixed ones as text."""
+    """Rejected rows as CSV bytes. Typed columns go as they are; mixed ones as text, with
+    cells a spreadsheet would run as a formula neutralised by a leading apostrophe."""
     columns = {}
     for name in frame.columns:
         column = frame[name]
-        if pd.api.types.is_object_dtype(column.dtype):
-            column = column.map(lambda v: "" if v is None or v is pd.NA or v != v else str(v))
+        if pd.api.types.is_object_dtype(column.dtype) or pd.api.types.is_string_dtype(column.dtype):
+            column = column.map(_report_cell)
         columns[str(name)] = column
     table = pa.Table.from_pandas(pd.DataFrame(columns), preserve_index=False)
     sink = pa.BufferOutputStream()

@@ -1,17 +1,25 @@
-"""The record contract: which fields a house sale has, their types and ranges.
+"""The record contract: which fields a house sale has, their types and ranges, and
+the rules that tie fields of one record together.
 
 One definition serves every boundary: the web form, the mlapp and dbapp JSON APIs
-(`validate_features`, one record at a time, errors named per field) and the data
-job (`validate_frame`, vectorised over a whole CSV, each bad row kept with its
-reason).
+(`validate_features` then `consistency_errors`, one record at a time, errors named
+per field) and the data job (`validate_frame`, vectorised over a whole CSV, each bad
+row kept with its reason). Both apply the same field checks and the same CONSISTENCY
+rule table, with the same messages.
+
+Text that a spreadsheet would execute (a cell starting with =, +, - or @) is
+rejected, not rewritten: no street, city, state/zip or country starts that way, and
+a rejected row keeps its original text for the operator (the data job neutralises
+such cells only in the rejected-rows files it writes).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
@@ -77,6 +85,9 @@ FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in (*FEATURES, PRICE)}
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+CONTROL_MESSAGE = "must not contain control characters"
+FORMULA_START = ("=", "+", "-", "@")
+FORMULA_MESSAGE = "must not start with =, +, - or @ (a spreadsheet would run it as a formula)"
 
 
 def check_value(field: Field, value: Any) -> tuple[Any, str | None]:
@@ -90,7 +101,9 @@ def check_value(field: Field, value: Any) -> tuple[Any, str | None]:
         if len(text) > field.max_len:
             return None, f"must be at most {field.max_len} characters"
         if _CONTROL.search(text):
-            return None, "must not contain control characters"
+            return None, CONTROL_MESSAGE
+        if text.startswith(FORMULA_START):
+            return None, FORMULA_MESSAGE
         if field.pattern and not re.fullmatch(field.pattern, text):
             return None, f"must look like {field.help}"
         return text, None
@@ -141,6 +154,108 @@ def validate_features(record: Any) -> tuple[dict[str, Any], dict[str, str]]:
     return clean, errors
 
 
+# -- cross-field rules ------------------------------------------------------------------------
+
+# Living area must match above-ground plus basement within this (rounding in the records).
+SQFT_TOLERANCE = 50  # square feet, or
+SQFT_TOLERANCE_SHARE = 0.02  # of the living area, whichever is larger
+FUTURE_SLACK_DAYS = 1  # a sale dated tomorrow UTC may be today somewhere
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule over several fields of one record; `broken` works on scalars and arrays alike."""
+
+    field: str  # the field the message is filed under
+    needs: tuple[str, ...]  # fields it reads, each already valid on its own
+    message: str
+    broken: Callable[..., Any]
+
+
+def _today() -> np.datetime64:
+    return np.datetime64(datetime.now(UTC).date(), "D")
+
+
+CONSISTENCY: tuple[Rule, ...] = (
+    Rule(
+        "yr_renovated",
+        ("yr_built", "yr_renovated"),
+        "must not be before yr_built (0 means never renovated)",
+        lambda built, renovated: (renovated != 0) & (renovated < built),
+    ),
+    Rule(
+        "bedrooms",
+        ("bedrooms",),
+        "must be a whole number of bedrooms",
+        lambda bedrooms: bedrooms != np.floor(bedrooms),
+    ),
+    Rule(
+        "sqft_living",
+        ("sqft_living", "sqft_above", "sqft_basement"),
+        f"must equal sqft_above + sqft_basement (within {SQFT_TOLERANCE} sqft or "
+        f"{SQFT_TOLERANCE_SHARE:.0%})",
+        lambda living, above, basement: (
+            np.abs(living - (above + basement))
+            > np.maximum(SQFT_TOLERANCE, SQFT_TOLERANCE_SHARE * living)
+        ),
+    ),
+    Rule(
+        "date",
+        ("date",),
+        "must not be in the future",
+        lambda day: day > _today() + np.timedelta64(FUTURE_SLACK_DAYS, "D"),
+    ),
+)
+
+
+def consistency_errors(record: Mapping[str, Any]) -> dict[str, str]:
+    """The CONSISTENCY rules one record breaks (field name -> message).
+
+    Takes a record whose fields are already clean (after `validate_features`); a rule
+    whose fields are missing or not valid on their own is skipped, since those fields
+    have their own errors. `date` may be absent, a date, or an ISO "YYYY-MM-DD..." text.
+    """
+    errors: dict[str, str] = {}
+    for rule in CONSISTENCY:
+        values = [_rule_value(name, record.get(name)) for name in rule.needs]
+        if any(value is None for value in values):
+            continue
+        if bool(rule.broken(*values)):
+            errors.setdefault(rule.field, rule.message)
+    return errors
+
+
+def _rule_value(name: str, value: Any) -> Any:
+    if name == "date":
+        if isinstance(value, datetime):
+            return np.datetime64(value.date(), "D")
+        if isinstance(value, date):
+            return np.datetime64(value, "D")
+        if isinstance(value, str) and re.match(r"\d{4}-\d{2}-\d{2}", value.strip()):
+            try:
+                return np.datetime64(value.strip()[:10], "D")
+            except ValueError:
+                return None
+        return None
+    field = FIELDS_BY_NAME[name]
+    if field.kind == "str":
+        return value if isinstance(value, str) else None
+    _, problem = check_value(field, value) if value is not None else (None, "absent")
+    return None if problem else float(value)
+
+
+def consistency_masks(columns: Mapping[str, np.ndarray], usable: Mapping[str, np.ndarray]):
+    """Vectorised CONSISTENCY over clean columns: (row mask, "field: message") per rule.
+
+    `usable[name]` marks the rows where that field is valid on its own.
+    """
+    for rule in CONSISTENCY:
+        ok = np.logical_and.reduce([usable[name] for name in rule.needs])
+        with np.errstate(invalid="ignore"):
+            broken = np.asarray(rule.broken(*(columns[name] for name in rule.needs)), dtype=bool)
+        yield ok & broken, f"{rule.field}: {rule.message}"
+
+
 def validate_frame(
     frame: pd.DataFrame, keep_index: bool = False
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -162,6 +277,9 @@ def validate_frame(
         if mask.any():
             problems.append((mask, message))
 
+    columns: dict[str, np.ndarray] = {}  # clean values, for the cross-field rules
+    usable: dict[str, np.ndarray] = {}  # rows where the field is valid on its own
+
     for field in (PRICE, *FEATURES):
         column = frame[field.name]
         if field.kind == "str":
@@ -171,9 +289,16 @@ def validate_frame(
             reject(empty, f"{field.name}: is required")
             too_long = length > field.max_len
             reject(too_long, f"{field.name}: longer than {field.max_len} characters")
+            control = text.str.contains(_CONTROL).to_numpy(dtype=bool, na_value=False)
+            reject(control, f"{field.name}: {CONTROL_MESSAGE}")
+            formula = text.str.startswith(FORMULA_START).to_numpy(dtype=bool, na_value=False)
+            reject(formula, f"{field.name}: {FORMULA_MESSAGE}")
+            wrong = empty | too_long | control | formula
             if field.pattern:
                 ok = text.str.fullmatch(field.pattern).to_numpy(dtype=bool, na_value=False)
-                reject(~ok & ~empty & ~too_long, f"{field.name}: must look like {field.help}")
+                reject(~ok & ~wrong, f"{field.name}: must look like {field.help}")
+                wrong |= ~ok
+            usable[field.name] = ~wrong
             clean[field.name] = pa.array(text)
             continue
         values, absent = _as_numbers(column)
@@ -185,17 +310,24 @@ def validate_frame(
         if field.name == "yr_renovated":
             bad_range |= present & (values > 0) & (values < 1800)
         reject(bad_range, f"{field.name}: must be {field.describe()}")
+        fractional = np.zeros(len(values), dtype=bool)
         if field.kind == "int":
             fractional = present & ~bad_range & (values != np.floor(values))
             reject(fractional, f"{field.name}: must be a whole number")
+        usable[field.name] = present & ~bad_range & ~fractional
+        columns[field.name] = values
         clean[field.name] = values
 
     if "date" in frame.columns:
-        dates, unparsed = _as_dates(frame["date"])
+        dates, days, unparsed = _as_dates(frame["date"])
         reject(unparsed, "date: not a date")
         clean["date"] = dates
     else:
+        days = np.full(len(frame), np.datetime64("NaT"), dtype="datetime64[D]")
         clean["date"] = pa.repeat(pa.scalar("", pa.large_string()), len(frame))
+    columns["date"], usable["date"] = days, ~np.isnat(days)
+    for mask, message in consistency_masks(columns, usable):
+        reject(mask, message)
 
     bad = np.zeros(len(frame), dtype=bool)
     for mask, _ in problems:
@@ -264,8 +396,8 @@ def _as_numbers(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return values, absent
 
 
-def _as_dates(column: pd.Series) -> tuple[pa.Array, np.ndarray]:
-    """("YYYY-MM-DD" or "" per row, mask of rows whose given date could not be read)."""
+def _as_dates(column: pd.Series) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """("YYYY-MM-DD" or "" per row, the days (NaT if none), rows whose date could not be read)."""
     if pd.api.types.is_datetime64_any_dtype(column.dtype):
         parsed = column
         given = column.notna().to_numpy()
@@ -279,7 +411,8 @@ def _as_dates(column: pd.Series) -> tuple[pa.Array, np.ndarray]:
     codes, uniques = pd.factorize(days.astype("datetime64[D]"))
     labels = [*np.asarray(uniques).astype(str), ""]
     codes[codes < 0] = len(labels) - 1
-    return pa.array(labels, pa.large_string()).take(pa.array(codes)), unparsed
+    labelled = pa.array(labels, pa.large_string()).take(pa.array(codes))
+    return labelled, days.astype("datetime64[D]"), unparsed
 
 
 def _parse_dates(text: pd.Series) -> pd.Series:

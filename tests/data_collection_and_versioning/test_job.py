@@ -17,10 +17,12 @@ import pytest
 
 from data_collection_and_versioning import job
 from houseprice import datasets
+from houseprice.schema import validate_frame
 from houseprice.settings import Settings
 from houseprice.storage import Lease, LeaseLost, open_bucket
 from tests.data_collection_and_versioning.helpers import (
     assert_exactly_once,
+    clean_sample,
     collection,
     committed_rows,
     correction,
@@ -61,12 +63,12 @@ def test_sample_and_corrections_become_v1_once(settings: Settings) -> None:
     summary, lines = run(settings)
 
     assert summary["result"] == "version" and summary["version"] == "v1"
-    assert summary["rows_written"] == 3903 + 5
-    assert summary["rejected"] == 44 + 2
+    assert summary["rows_written"] == 3737 + 5
+    assert summary["rejected"] == 210 + 2
     assert any(
-        line.startswith(f"read {SAMPLE_KEY}: 3947 rows, 3903 valid, 44 rejected") for line in lines
+        line.startswith(f"read {SAMPLE_KEY}: 3947 rows, 3737 valid, 210 rejected") for line in lines
     )
-    assert any("wrote v1: 3908 rows" in line for line in lines)
+    assert any("wrote v1: 3742 rows" in line for line in lines)
 
     raw_bucket, data_bucket = open_bucket(settings.BUCKET_1), open_bucket(settings.BUCKET_2)
     rows = committed_rows(data_bucket)
@@ -84,7 +86,7 @@ def test_sample_and_corrections_become_v1_once(settings: Settings) -> None:
 
     meta = manifest(data_bucket, "v1")
     assert meta["version"] == "v1" and meta["parent"] is None
-    assert meta["rows"]["total"] == meta["rows"]["train"] + meta["rows"]["valid"] == 3908
+    assert meta["rows"]["total"] == meta["rows"]["train"] + meta["rows"]["valid"] == 3742
     for name in ("train.csv", "valid.csv"):
         data = data_bucket.read_bytes(f"versioned/v1/{name}")
         assert meta["files"][name]["sha256"] == hashlib.sha256(data).hexdigest()
@@ -94,8 +96,8 @@ def test_sample_and_corrections_become_v1_once(settings: Settings) -> None:
     assert raw_entry["sha256"] == hashlib.sha256(csv_bytes(frame)).hexdigest()
     assert (raw_entry["rows_read"], raw_entry["rows_valid"], raw_entry["rows_rejected"]) == (
         3947,
-        3903,
-        44,
+        3737,
+        210,
     )
     assert sorted(c["request_id"] for c in meta["sources"]["corrections"]) == [
         f"c-{i}" for i in range(5)
@@ -104,7 +106,7 @@ def test_sample_and_corrections_become_v1_once(settings: Settings) -> None:
         "c-90",
         "c-91",
     ]
-    assert meta["rejected"] == 46 and meta["duplicates_dropped"] == 0
+    assert meta["rejected"] == 212 and meta["duplicates_dropped"] == 0
     assert meta["settings"] == json.loads(json.dumps(settings.public()))
     assert "ADMIN_TOKEN" not in meta["settings"]
     datetime.fromisoformat(meta["created_at"].replace("Z", "+00:00"))
@@ -116,9 +118,11 @@ def test_sample_and_corrections_become_v1_once(settings: Settings) -> None:
         k for k in meta["rejected_files"] if k.endswith(f"{SAMPLE_KEY}.rejected.csv")
     ]
     rejected = pd.read_csv(io.BytesIO(data_bucket.read_bytes(rejected_key)))
-    assert len(rejected) == 44
-    assert set(rejected["reason"]) == {"price: must be a number from 1000 to 1000000000"}
-    assert set(rejected["line"]) == {i + 2 for i in frame.index[frame["price"] == 0]}
+    assert len(rejected) == 210
+    valid, bad = validate_frame(frame, keep_index=True)
+    assert set(rejected["reason"]) == set(bad["reason"])
+    assert set(rejected["line"]) == {i + 2 for i in bad.index}
+    assert {i + 2 for i in frame.index[frame["price"] == 0]} <= set(rejected["line"])
 
     # Corrections: marked, never deleted.
     docs = {d["request_id"]: d for d in corrections.find({})}
@@ -130,7 +134,7 @@ def test_sample_and_corrections_become_v1_once(settings: Settings) -> None:
     assert corrections.count_documents({"consumed": True}) == 7
 
     train, valid = datasets.load_cumulative(data_bucket)
-    assert len(train) + len(valid) == 3908
+    assert len(train) + len(valid) == 3742
 
     again, lines = run(settings)
     assert again["result"] == "nothing new"
@@ -207,16 +211,16 @@ def test_rows_wait_in_instream_until_batch_size(make_settings) -> None:
     meta = manifest(data_bucket, "v1")
     assert sorted(meta["sources"]["instream_chunks"]) == sorted([chunk, second["chunk"]])
     assert sorted(f["key"] for f in meta["sources"]["raw_files"]) == ["a.csv", "b.csv", "c.csv"]
-    assert meta["rejected"] == 44
+    assert meta["rejected"] == 210
     assert {d["consumed_in"] for d in corrections.find({})} == {"v1"}
     assert open_bucket(settings.BUCKET_1).list() == [f"archive/{key}" for key in sorted(parts)]
 
 
 def test_exact_duplicates_are_dropped_and_counted(make_settings) -> None:
     settings = make_settings(BATCH_SIZE="100")
-    frame = sample().iloc[:100]
+    frame = clean_sample().iloc[:100]
     first = pd.concat([frame, frame.iloc[:10]], ignore_index=True)  # 10 repeats inside a file
-    overlap = sample().iloc[50:150]  # 50 rows repeat the first file's
+    overlap = clean_sample().iloc[50:150]  # 50 rows repeat the first file's
     put_raw(settings, "one.csv", first)
     put_raw(settings, "same_bytes.csv", first)  # the same file again under another name
     put_raw(settings, "overlap.csv", overlap)
@@ -473,7 +477,7 @@ def test_an_expired_lease_is_taken_over_then_its_debris_cleaned(settings: Settin
     assert any(line.startswith("took over an expired lease: run died-mid-run") for line in lines)
     assert summary["recovered"]["uncommitted_deleted"] == 1
     assert summary["version"] == "v1"
-    assert manifest(data_bucket, "v1")["rows"]["total"] == 3903
+    assert manifest(data_bucket, "v1")["rows"]["total"] == 3737
     with pytest.raises(LeaseLost):
         dead.verify()
 

@@ -36,15 +36,18 @@ def test_progress_lines_then_json_summary_last(make_settings) -> None:
     lines = done.stdout.strip().splitlines()
     summary = json.loads(lines[-1])
     assert summary["ok"] is True and summary["version"] == "v1"
-    assert summary["rows_written"] == 3903 + 3
+    assert summary["rows_written"] == 3737 + 3
     assert summary["corrections"]["valid"] == 3
-    assert summary["top_reasons"] == [["price: must be a number from 1000 to 1000000000", 44]]
+    assert summary["top_reasons"] == [
+        ["yr_renovated: must not be before yr_built (0 means never renovated)", 168],
+        ["price: must be a number from 1000 to 1000000000", 44],
+    ]
     text = "\n".join(lines[:-1])
-    assert "read sales.csv: 3947 rows, 3903 valid, 44 rejected" in text
+    assert "read sales.csv: 3947 rows, 3737 valid, 210 rejected" in text
     assert "read 3 pending corrections: 3 valid, 0 rejected" in text
-    assert "rejected 44 rows; top reasons: price: must be a number" in text
+    assert "rejected 210 rows; top reasons: yr_renovated: must not be before" in text
     assert "deduplicated: dropped 0 exact duplicate rows" in text
-    assert "wrote v1: 3906 rows" in text
+    assert "wrote v1: 3740 rows" in text
     assert "Traceback" not in done.stderr
 
     again = cli(settings)

@@ -22,7 +22,12 @@ from data_collection_and_versioning.sources import (
     REASON_SUFFIX,
     sha256_hex,
 )
-from data_collection_and_versioning.versioning import decode_id, sources_of, utc_now
+from data_collection_and_versioning.versioning import (
+    decode_id,
+    sources_of,
+    utc_now,
+    whole_file,
+)
 from houseprice.datasets import INSTREAM_PREFIX
 from houseprice.storage import Bucket, GenerationMismatch, ObjectNotFound
 
@@ -135,7 +140,9 @@ def finish_commit(
         done["rejected_marked"] += mark_corrections(collection, rejected_ids, f"rejected:{reason}")
     point("after_mark_rejected")
 
-    files = [*sources.get("raw_files", []), *sources.get("already_consumed", [])]
+    # A streamed file's inner segments leave the file in place for its next segments.
+    files = [e for e in sources.get("raw_files", []) if whole_file(e)]
+    files += sources.get("already_consumed", [])
     for entry in files:
         if entry["key"] in raw_listing:
             first = done["archived"] == 0

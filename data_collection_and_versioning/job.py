@@ -11,6 +11,7 @@ The whole run holds the lease in BUCKET_2: a run that finds it held changes noth
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -58,6 +59,7 @@ from houseprice.storage import (
     Lease,
     LeaseHeld,
     LeaseLost,
+    ObjectInfo,
     ObjectNotFound,
     open_bucket,
 )
@@ -65,9 +67,13 @@ from houseprice.storage.lease import describe as describe_holder
 
 Emit = Callable[[str], None]
 TOP_REASONS = 5
-# Rows read in one run before the remaining raw files are left for the next run: a
+# Rows of small files read in one run before the rest are left for the next run: a
 # backlog is drained over several runs instead of filling memory (~0.6 GB per million).
-MAX_ROWS_PER_RUN = 2_000_000
+MAX_ROWS_PER_RUN = 1_000_000
+# A raw file of more than about SEGMENT_ROWS rows is streamed in segments of SEGMENT_ROWS
+# rows, each committed on its own (exactly once: a re-run skips the segments already
+# committed), so memory holds one segment however large the file.
+BYTES_PER_ROW = 128  # a sales CSV row is 110-150 bytes
 # One data job at a time: the lease object in BUCKET_2 (houseprice.storage.lease).
 LEASE_KEY = "locks/data-job.json"
 
@@ -191,11 +197,29 @@ def _run(job: Run) -> dict[str, Any]:
         )
     faults.point("after_reconcile")
 
+    ready, in_flight = list_raw_files(job)
+    large_bytes = job.settings.SEGMENT_ROWS * BYTES_PER_ROW
+    large = [info for info in ready if info.size >= large_bytes]
+    for info in large:  # streamed in segments, each committed on its own
+        stream_raw_file(job, info)
+    if large:
+        ledger = load_ledger(job.data_bucket)
+
     batch = Sources(run_ids=[job.run_id])
-    parts = read_raw_files(job, ledger, batch)
+    parts = read_raw_files(job, ledger, batch, [i for i in ready if i not in large], in_flight)
     parts += read_corrections(job, ledger, batch)
     faults.point("after_read")
+    if large and not batch.consumes_anything():
+        return s  # the segments were this run's commits
+    return commit_batch(job, ledger, batch, parts)
 
+
+def commit_batch(
+    job: Run, ledger: Ledger, batch: Sources, parts: list[Part], chunk_id: str | None = None
+) -> dict[str, Any]:
+    """Deduplicate `parts` against the waiting instream rows, write the rejected rows, commit
+    a chunk or (once BATCH_SIZE rows wait) a version, then mark and archive its sources."""
+    s = job.summary
     pending_rows = ledger.pending_rows()
     if not batch.consumes_anything() and pending_rows < job.settings.BATCH_SIZE:
         s["instream_rows"] = pending_rows
@@ -212,6 +236,7 @@ def _run(job: Run) -> dict[str, Any]:
     new_rows = len(new_hashes) - int(dup.sum())
     job.check_lease()
     write_rejected(job, batch)
+    job.rejected = []
     faults.point("after_rejected_written")
 
     if pending_rows + new_rows >= job.settings.BATCH_SIZE:
@@ -223,7 +248,7 @@ def _run(job: Run) -> dict[str, Any]:
         s["instream_rows"] = 0
         del table
     else:
-        name, record = write_chunk(job, batch, new_table, ~dup)
+        name, record = write_chunk(job, batch, new_table, ~dup, chunk_id or job.run_id)
         s["instream_rows"] = pending_rows + new_rows
         del pool_table, new_table
 
@@ -243,26 +268,37 @@ def _run(job: Run) -> dict[str, Any]:
     return s
 
 
-def read_raw_files(job: Run, ledger: Ledger, batch: Sources) -> list[Part]:
-    consumed = ledger.consumed_files()
-    seen: dict[str, str] = {}
-    parts: list[Part] = []
-    s = job.summary
-    s.update(
+def list_raw_files(job: Run) -> tuple[list[ObjectInfo], list[ObjectInfo]]:
+    """(raw files ready to read, files still being written), after the settle wait."""
+    job.summary.update(
         files=[],
         files_quarantined=[],
         files_already_consumed=[],
         files_waiting=0,
         files_in_flight=[],
+        segments=[],
     )
     listed = job.raw_bucket.list_info()
     keys = set(sources.raw_keys([info.key for info in listed]))
-    ready, in_flight = sources.settle(
+    return sources.settle(
         job.raw_bucket,
         [info for info in listed if info.key in keys],
         job.settings.SETTLE_SECONDS,
         job.emit,
     )
+
+
+def read_raw_files(
+    job: Run,
+    ledger: Ledger,
+    batch: Sources,
+    ready: list[ObjectInfo],
+    in_flight: list[ObjectInfo],
+) -> list[Part]:
+    consumed = ledger.consumed_files()
+    seen: dict[str, str] = {}
+    parts: list[Part] = []
+    s = job.summary
     taken = 0
     for position, info in enumerate(ready):
         key = info.key
@@ -324,6 +360,93 @@ def read_raw_files(job: Run, ledger: Ledger, batch: Sources) -> list[Part]:
         s["files_in_flight"].append(info.key)
         job.emit(f"left {info.key} for the next run: still being written")
     return parts
+
+
+def stream_raw_file(job: Run, info: ObjectInfo) -> None:
+    """Commit a large raw file segment by segment; archive it once its last one is in.
+
+    Each segment is its own batch (a chunk, or a version once BATCH_SIZE rows wait),
+    so memory holds one segment plus the instream rows. A segment already committed
+    (a crash between segments) is skipped, so every row counts once.
+    """
+    s = job.summary
+    key = info.key
+    ledger = load_ledger(job.data_bucket)
+    try:
+        with job.raw_bucket.open_read(key, info.generation) as handle:
+            digest = _stream_sha256(handle)
+            consumed = ledger.consumed_files()
+            if digest in consumed:
+                first_key, where = consumed[digest]
+                archive_raw(job.raw_bucket, key, digest)
+                s["files_already_consumed"].append({"key": key, "same_as": first_key, "in": where})
+                job.emit(f"already consumed {key} (same content as {first_key} in {where})")
+                return
+            done = ledger.segments_committed(digest)
+            handle.seek(0)
+            try:
+                header = sources.check_header(handle.read(1 << 16))
+            except sources.UnreadableFile as exc:
+                handle.seek(0)
+                target = quarantine_raw(
+                    job.raw_bucket, key, info.generation, handle.read(), str(exc)
+                )
+                s["files_quarantined"].append({"key": key, "reason": str(exc), "moved_to": target})
+                job.emit(f"quarantined {key}: {exc} (moved to {target})")
+                return
+            handle.seek(0)
+            size = job.settings.SEGMENT_ROWS
+            job.emit(f"streaming {key} ({info.size} bytes) in segments of {size} rows")
+            for segment in sources.iter_segments(handle, header, size):
+                if segment.number in done:
+                    job.emit(f"segment {segment.number} of {key} already committed: skipped")
+                    continue
+                _commit_segment(job, key, digest, info.generation, segment)
+    except GenerationMismatch:
+        s["files_in_flight"].append(key)
+        job.emit(f"left {key} for the next run: it changed while being read")
+    except sources.UnreadableFile as exc:
+        job.emit(f"stopped reading {key}: {exc}; its committed segments stay, the rest waits")
+
+
+def _commit_segment(
+    job: Run, key: str, digest: str, generation: str, segment: sources.Segment
+) -> None:
+    chunk_id = f"{job.run_id}-s{segment.number}"
+    batch = Sources(run_ids=[job.run_id])
+    entry = {
+        "key": key,
+        "sha256": digest,
+        "generation": generation,
+        "segment": segment.number,
+        "segment_rows": job.settings.SEGMENT_ROWS,
+        "last": segment.last,
+        "rows_read": segment.rows_read,
+        "rows_valid": len(segment.valid),
+        "rows_rejected": len(segment.rejected),
+        "rows_duplicate": 0,
+        "run_id": job.run_id,
+    }
+    batch.raw_files.append(entry)
+    job.summary["segments"].append(entry)
+    _rejected_file(job, batch, f"{key}.s{segment.number}.rejected.csv", segment.rejected)
+    source = pc.binary_join_element_wise(
+        f"raw:{key}:", pc.cast(pa.array(segment.lines), pa.string()), ""
+    )
+    part = Part(_table(segment.valid, source), rows.content_hash(segment.valid))
+    job.emit(
+        f"read segment {segment.number} of {key}: {segment.rows_read} rows, "
+        f"{len(segment.valid)} valid, {len(segment.rejected)} rejected"
+    )
+    del segment
+    commit_batch(job, load_ledger(job.data_bucket), batch, [part], chunk_id=chunk_id)
+
+
+def _stream_sha256(handle) -> str:
+    digest = hashlib.sha256()
+    while block := handle.read(8 << 20):
+        digest.update(block)
+    return digest.hexdigest()
 
 
 def read_corrections(job: Run, ledger: Ledger, batch: Sources) -> list[Part]:
@@ -475,10 +598,9 @@ def write_version(
 
 
 def write_chunk(
-    job: Run, batch: Sources, table: pa.Table, keep: np.ndarray
+    job: Run, batch: Sources, table: pa.Table, keep: np.ndarray, chunk_id: str
 ) -> tuple[str, dict[str, Any]]:
     """An instream chunk with this run's rows: fewer than BATCH_SIZE rows are waiting."""
-    chunk_id = job.run_id
     count = int(keep.sum())
     record = {
         "format": RECORD_FORMAT,

@@ -50,6 +50,7 @@ DATASET_SCHEMA = RECORD_SCHEMA.append(pa.field(SOURCE_COLUMN, pa.string()))
 
 _VERSION_DIR = re.compile(r"versioned/v(\d+)/(.+)")
 _CHUNK_FILE = re.compile(r"instream/([^/]+)\.(csv|json)")
+_SEGMENT_REJECTED = re.compile(r"\.s\d+\.rejected\.csv$")
 
 
 def new_run_id() -> str:
@@ -146,6 +147,11 @@ class Sources:
         )
 
 
+def whole_file(entry: dict[str, Any]) -> bool:
+    """Whether a raw_files entry completes its file (not a streamed file's inner segment)."""
+    return "segment" not in entry or bool(entry.get("last"))
+
+
 @dataclass
 class Ledger:
     """Everything committed in BUCKET_2, and what is left over from interrupted runs."""
@@ -171,12 +177,23 @@ class Ledger:
         return out
 
     def consumed_files(self) -> dict[str, tuple[str, str]]:
-        """sha256 -> (key it was read from, where it is committed)."""
+        """sha256 -> (key it was read from, where it is committed), for whole files only
+        (a streamed file counts once its last segment is committed)."""
         found: dict[str, tuple[str, str]] = {}
         for name, record in self.commits():
             for entry in sources_of(record).get("raw_files", []):
-                found.setdefault(entry["sha256"], (entry["key"], name))
+                if whole_file(entry):
+                    found.setdefault(entry["sha256"], (entry["key"], name))
         return found
+
+    def segments_committed(self, sha256: str) -> set[int]:
+        """Segment numbers of a streamed file (by content) already committed."""
+        return {
+            int(entry["segment"])
+            for _, record in self.commits()
+            for entry in sources_of(record).get("raw_files", [])
+            if entry.get("sha256") == sha256 and "segment" in entry
+        }
 
     def consumed_corrections(self) -> dict[str, str]:
         """id_key(correction id) -> where it is committed (rejected ones too)."""
@@ -227,15 +244,34 @@ def load_ledger(bucket: Bucket) -> Ledger:
     records = _read_json_many(bucket, [f"{INSTREAM_PREFIX}{cid}.json" for cid in live_ids])
     chunks = dict(zip(live_ids, records, strict=True))
 
+    # A commit lists the rejected-row files written for it; any other one was left by a
+    # run (or a streamed segment) that crashed before its commit.
+    listed = {key for rec in [*versions.values(), *chunks.values()] for key in _rejected(rec)}
     known_runs = {run for rec in [*versions.values(), *chunks.values()] for run in _runs(rec)}
     orphan_rejected = [
-        key for key in rejected_keys if key.split("/")[1] not in known_runs and key.count("/") >= 2
+        key
+        for key in rejected_keys
+        if key.count("/") >= 2 and key not in listed and key.split("/")[1] not in known_runs
+    ]
+    # Within a known run, a streamed segment's rejected file counts only if listed.
+    orphan_rejected += [
+        key
+        for key in rejected_keys
+        if key.count("/") >= 2
+        and key not in listed
+        and key.split("/")[1] in known_runs
+        and _SEGMENT_REJECTED.search(key)
     ]
     return Ledger(versions, chunks, folded, uncommitted, orphan_rejected)
 
 
 def _tails(keys: list[str]) -> set[str]:
     return {key.removeprefix(VERSION_PREFIX) for key in keys}
+
+
+def _rejected(record: dict[str, Any]) -> list[str]:
+    found = record.get("rejected_files", [])
+    return list(found) if isinstance(found, list) else []
 
 
 def _runs(record: dict[str, Any]) -> list[str]:

@@ -42,6 +42,7 @@ class Settings:
     TRAIN_TEST_SPLIT: float  # fraction of rows held out for validation
     SETTLE_SECONDS: float  # a local raw file is read once unchanged for this long
     LEASE_SECONDS: float  # the data job's lease expires if not renewed for this long
+    SEGMENT_ROWS: int  # a large raw file is streamed and committed this many rows at a time
     # Services
     MLFLOW_TRACKING_URI: str
     MLAPP_URL: str
@@ -94,6 +95,7 @@ def _defaults(data_dir: Path) -> dict[str, str]:
         "TRAIN_TEST_SPLIT": "0.2",
         "SETTLE_SECONDS": "5",
         "LEASE_SECONDS": "120",
+        "SEGMENT_ROWS": "250000",
         "MLFLOW_TRACKING_URI": "http://127.0.0.1:5000",
         "MLAPP_URL": "http://127.0.0.1:8001",
         "DBAPP_URL": "http://127.0.0.1:8002",
@@ -210,6 +212,7 @@ _CHECKS = {
     "TRAIN_TEST_SPLIT": _fraction,
     "SETTLE_SECONDS": _non_negative_float,
     "LEASE_SECONDS": _positive_float,
+    "SEGMENT_ROWS": _positive_int,
     "MLFLOW_TRACKING_URI": _tracking_uri,
     "MLAPP_URL": _http_url,
     "DBAPP_URL": _http_url,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import BinaryIO
 
 
 class ObjectNotFound(FileNotFoundError):
@@ -85,6 +87,13 @@ class Bucket(ABC):
 
         With `if_generation`, only if it is still at that generation: a newer object
         at the key stays, and GenerationMismatch says so.
+        """
+
+    @abstractmethod
+    def open_read(self, key: str, generation: str) -> contextlib.AbstractContextManager[BinaryIO]:
+        """A binary file of exactly that generation, to stream a large object in pieces.
+
+        GenerationMismatch if the object is at another generation when opened.
         """
 
     def exists(self, key: str) -> bool:

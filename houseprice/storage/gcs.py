@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
+from collections.abc import Iterator
+from typing import BinaryIO
 
 from google.api_core import exceptions as gexc
 from google.auth.credentials import AnonymousCredentials
@@ -75,6 +79,22 @@ class GCSBucket(Bucket):
         if generation is not None and str(blob.generation) != generation:
             raise GenerationMismatch(f"{self.url}/{key} is now generation {blob.generation}")
         return data
+
+    @contextlib.contextmanager
+    def open_read(self, key: str, generation: str) -> Iterator[BinaryIO]:
+        # Spooled to a local temporary file: parsers can then read it at their own pace.
+        blob = self.bucket.blob(self._name(key))
+        with tempfile.TemporaryFile() as handle:
+            try:
+                blob.download_to_file(handle, if_generation_match=int(generation))
+            except gexc.PreconditionFailed:
+                raise GenerationMismatch(f"{self.url}/{key} changed") from None
+            except gexc.NotFound:
+                raise ObjectNotFound(f"{self.url}/{key}") from None
+            if str(blob.generation) != generation:
+                raise GenerationMismatch(f"{self.url}/{key} is now generation {blob.generation}")
+            handle.seek(0)
+            yield handle
 
     def write_bytes(self, key: str, data: bytes, if_generation: str | None = None) -> str:
         # A GCS object upload is atomic: readers see the old or the new object.

@@ -9,6 +9,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import urlparse
 
 from houseprice.storage.base import (
@@ -75,6 +76,18 @@ class LocalBucket(Bucket):
                 return data
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise ObjectNotFound(f"{self.url}/{key}") from None
+
+    @contextlib.contextmanager
+    def open_read(self, key: str, generation: str) -> Iterator[BinaryIO]:
+        try:
+            handle = open(self._path(key), "rb")  # noqa: SIM115 - closed below
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise ObjectNotFound(f"{self.url}/{key}") from None
+        with handle:
+            current = _generation(os.fstat(handle.fileno()))
+            if current != generation:
+                raise GenerationMismatch(f"{self.url}/{key} is now generation {current}")
+            yield handle
 
     def write_bytes(self, key: str, data: bytes, if_generation: str | None = None) -> str:
         path = self._path(key)

@@ -150,3 +150,14 @@ def test_local_read_by_generation_sees_an_in_place_rewrite(tmp_path: Path) -> No
         bucket.delete("live.csv", if_generation=listed)
     assert path.read_bytes() == b"a,b\n1,2\n"
     assert bucket.list() == ["live.csv"]  # put back, no temporary name left visible
+
+
+def test_open_read_streams_exactly_the_named_generation(bucket: Bucket) -> None:
+    old = bucket.write_bytes("big.csv", b"a,b\n" * 1000)
+    with bucket.open_read("big.csv", old) as handle:
+        assert handle.read(4) == b"a,b\n" and len(handle.read()) == 3996
+    new = bucket.write_bytes("big.csv", b"other")
+    with pytest.raises(GenerationMismatch), bucket.open_read("big.csv", old):
+        pass
+    with bucket.open_read("big.csv", new) as handle:
+        assert handle.read() == b"other"

@@ -253,6 +253,8 @@ def commit_batch(
         del pool_table, new_table
 
     job.check_lease()
+    s["rows_committed_in_run"] = s.get("rows_committed_in_run", 0) + int(s["rows_written"])
+    s["commits"] = [*s.get("commits", []), name]
     listing = set(job.raw_bucket.list())
     done = finish_commit(name, record, job.raw_bucket, listing, job.data_bucket, job.collection)
     s["followup"] = done
@@ -513,6 +515,7 @@ def write_rejected(job: Run, batch: Sources) -> None:
         job.data_bucket.write_bytes(key, sources.frame_to_csv(frame))
         batch.rejected_files.append(key)
     job.summary["rejected"] = batch.rejected
+    job.summary["rejected_in_run"] = job.summary.get("rejected_in_run", 0) + batch.rejected
     job.summary["top_reasons"] = job.reasons.most_common(TOP_REASONS)
     if batch.rejected:
         top = "; ".join(f"{reason} ({count})" for reason, count in job.summary["top_reasons"])

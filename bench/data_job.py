@@ -6,7 +6,7 @@ throwaway nx-27017, runs `python -m data_collection_and_versioning --json` as a
 subprocess, and reports the wall time and the child's peak RSS. The sample
 dataset alone is measured first, in its own pair of buckets.
 
-    .venv/bin/python bench/data_job.py [--rows 1000000] [--files 4]
+    .venv/bin/python bench/data_job.py [--rows 1000000] [--files 4] [--segment-rows N]
 """
 
 from __future__ import annotations
@@ -90,6 +90,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--files", type=int, default=4)
+    parser.add_argument(
+        "--segment-rows",
+        type=int,
+        default=None,
+        help="SEGMENT_ROWS for the job (default: the job's own default)",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-data-job-") as tmp:
@@ -125,6 +131,8 @@ def main() -> None:
                     "BUCKET_1": str(raw),
                     "BUCKET_2": str(case / "bucket_2"),
                 }
+                if args.segment_rows:
+                    env["SEGMENT_ROWS"] = str(args.segment_rows)
                 load = os.getloadavg()[0]
                 wall, cpu, summary = run_job(env)
                 peak = peak_rss_mb()

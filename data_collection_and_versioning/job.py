@@ -403,7 +403,9 @@ def stream_raw_file(job: Run, info: ObjectInfo) -> None:
                 if segment.number in done:
                     job.emit(f"segment {segment.number} of {key} already committed: skipped")
                     continue
-                _commit_segment(job, key, digest, info.generation, segment)
+                batch, part, chunk_id = _segment_batch(job, key, digest, info.generation, segment)
+                del segment  # only its Arrow copy stays in memory while it is committed
+                commit_batch(job, load_ledger(job.data_bucket), batch, [part], chunk_id=chunk_id)
     except GenerationMismatch:
         s["files_in_flight"].append(key)
         job.emit(f"left {key} for the next run: it changed while being read")
@@ -411,9 +413,10 @@ def stream_raw_file(job: Run, info: ObjectInfo) -> None:
         job.emit(f"stopped reading {key}: {exc}; its committed segments stay, the rest waits")
 
 
-def _commit_segment(
+def _segment_batch(
     job: Run, key: str, digest: str, generation: str, segment: sources.Segment
-) -> None:
+) -> tuple[Sources, Part, str]:
+    """One segment of a streamed file as a batch of its own, ready for commit_batch."""
     chunk_id = f"{job.run_id}-s{segment.number}"
     batch = Sources(run_ids=[job.run_id])
     entry = {
@@ -440,8 +443,7 @@ def _commit_segment(
         f"read segment {segment.number} of {key}: {segment.rows_read} rows, "
         f"{len(segment.valid)} valid, {len(segment.rejected)} rejected"
     )
-    del segment
-    commit_batch(job, load_ledger(job.data_bucket), batch, [part], chunk_id=chunk_id)
+    return batch, part, chunk_id
 
 
 def _stream_sha256(handle) -> str:

@@ -95,7 +95,7 @@ def _defaults(data_dir: Path) -> dict[str, str]:
         "TRAIN_TEST_SPLIT": "0.2",
         "SETTLE_SECONDS": "5",
         "LEASE_SECONDS": "120",
-        "SEGMENT_ROWS": "250000",
+        "SEGMENT_ROWS": "100000",
         "MLFLOW_TRACKING_URI": "http://127.0.0.1:5000",
         "MLAPP_URL": "http://127.0.0.1:8001",
         "DBAPP_URL": "http://127.0.0.1:8002",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -95,6 +96,19 @@ class Bucket(ABC):
 
         GenerationMismatch if the object is at another generation when opened.
         """
+
+    @abstractmethod
+    def copy(self, key: str, new_key: str, generation: str) -> None:
+        """Copy exactly that generation of `key` to `new_key` (replacing it), streaming:
+        memory does not grow with the object's size. GenerationMismatch if it changed."""
+
+    def sha256(self, key: str, generation: str) -> str:
+        """The sha256 of exactly that generation, read in pieces."""
+        digest = hashlib.sha256()
+        with self.open_read(key, generation) as handle:
+            while block := handle.read(8 << 20):
+                digest.update(block)
+        return digest.hexdigest()
 
     def exists(self, key: str) -> bool:
         try:

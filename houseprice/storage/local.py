@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -88,6 +89,20 @@ class LocalBucket(Bucket):
             if current != generation:
                 raise GenerationMismatch(f"{self.url}/{key} is now generation {current}")
             yield handle
+
+    def copy(self, key: str, new_key: str, generation: str) -> None:
+        target = self._path(new_key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=HIDDEN, dir=target.parent)
+        try:
+            with self.open_read(key, generation) as source, os.fdopen(fd, "wb") as sink:
+                shutil.copyfileobj(source, sink, 8 << 20)
+                sink.flush()
+                os.fsync(sink.fileno())
+            os.replace(tmp, target)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        _fsync_dir(target.parent)
 
     def write_bytes(self, key: str, data: bytes, if_generation: str | None = None) -> str:
         path = self._path(key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import Iterator
@@ -161,3 +162,14 @@ def test_open_read_streams_exactly_the_named_generation(bucket: Bucket) -> None:
         pass
     with bucket.open_read("big.csv", new) as handle:
         assert handle.read() == b"other"
+
+
+def test_copy_takes_exactly_the_named_generation(bucket: Bucket) -> None:
+    old = bucket.write_bytes("in/a.csv", b"first" * 1000)
+    bucket.copy("in/a.csv", "archive/a.csv", old)
+    assert bucket.read_bytes("archive/a.csv") == b"first" * 1000
+    assert bucket.sha256("in/a.csv", old) == hashlib.sha256(b"first" * 1000).hexdigest()
+    bucket.write_bytes("in/a.csv", b"second")
+    with pytest.raises(GenerationMismatch):
+        bucket.copy("in/a.csv", "archive/b.csv", old)
+    assert not bucket.exists("archive/b.csv")

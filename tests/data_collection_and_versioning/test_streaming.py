@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import time
+import uuid
 
 import pandas as pd
 import pytest
@@ -55,8 +56,18 @@ def test_segments_hold_exactly_what_the_whole_file_holds(size: int) -> None:
     pd.testing.assert_frame_equal(valid, whole.valid)
 
 
-def test_a_large_file_is_committed_segment_by_segment(make_settings) -> None:
-    settings = make_settings(SEGMENT_ROWS="1000", BATCH_SIZE="1500")
+@pytest.mark.parametrize("backend", ["local", "gcs"])
+def test_a_large_file_is_committed_segment_by_segment(request, make_settings, backend) -> None:
+    buckets = {}
+    if backend == "gcs":
+        request.getfixturevalue("gcs_emulator")
+        from houseprice.storage.gcs import make_client
+
+        raw, data = f"raw-{uuid.uuid4().hex[:10]}", f"data-{uuid.uuid4().hex[:10]}"
+        make_client().create_bucket(raw)
+        make_client().create_bucket(data)
+        buckets = {"BUCKET_1": f"gs://{raw}/in", "BUCKET_2": f"gs://{data}/ds"}
+    settings = make_settings(SEGMENT_ROWS="1000", BATCH_SIZE="1500", **buckets)
     frame = sample()
     put_raw(settings, "big.csv", frame)
 

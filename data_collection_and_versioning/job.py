@@ -11,6 +11,7 @@ The whole run holds the lease in BUCKET_2: a run that finds it held changes noth
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import time
 from collections import Counter
@@ -406,6 +407,8 @@ def stream_raw_file(job: Run, info: ObjectInfo) -> None:
                 batch, part, chunk_id = _segment_batch(job, key, digest, info.generation, segment)
                 del segment  # only its Arrow copy stays in memory while it is committed
                 commit_batch(job, load_ledger(job.data_bucket), batch, [part], chunk_id=chunk_id)
+                del batch, part
+                release_memory()
     except GenerationMismatch:
         s["files_in_flight"].append(key)
         job.emit(f"left {key} for the next run: it changed while being read")
@@ -444,6 +447,14 @@ def _segment_batch(
         f"{len(segment.valid)} valid, {len(segment.rejected)} rejected"
     )
     return batch, part, chunk_id
+
+
+def release_memory() -> None:
+    """Hand memory freed by a segment back to the OS, so a long stream does not creep up
+    (Arrow's pool and glibc's per-thread arenas otherwise keep freed pages)."""
+    pa.default_memory_pool().release_unused()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _stream_sha256(handle) -> str:

@@ -7,6 +7,7 @@ process died halfway. Sources are only ever moved or marked, never deleted.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import defaultdict
 from collections.abc import Callable
@@ -21,9 +22,14 @@ from data_collection_and_versioning.sources import (
     REASON_SUFFIX,
     sha256_hex,
 )
-from data_collection_and_versioning.versioning import decode_id, sources_of, utc_now
+from data_collection_and_versioning.versioning import (
+    decode_id,
+    sources_of,
+    utc_now,
+    whole_file,
+)
 from houseprice.datasets import INSTREAM_PREFIX
-from houseprice.storage import Bucket, ObjectNotFound
+from houseprice.storage import Bucket, GenerationMismatch, ObjectNotFound
 
 ID_BATCH = 5_000  # ids per update: keeps each command far below Mongo's 16 MB limit
 
@@ -42,41 +48,63 @@ def mark_corrections(collection: Collection, ids: list[Any], consumed_in: str) -
     return changed
 
 
-def quarantine_raw(bucket: Bucket, key: str, data: bytes, reason: str) -> str:
-    """Move an unusable raw file to quarantine/<key>, with a sidecar saying why."""
-    target = QUARANTINE_PREFIX + key
-    sidecar = {"reason": reason, "detected_at": utc_now(), "sha256": sha256_hex(data)}
-    bucket.write_text(target + REASON_SUFFIX, json.dumps(sidecar, indent=2) + "\n")
+def quarantine_name(key: str, sha256: str) -> str:
+    """quarantine/<key>.<sha256 prefix>: unique per content, so nothing is ever overwritten."""
+    return f"{QUARANTINE_PREFIX}{key}.{sha256[:16]}"
+
+
+def quarantine_raw(bucket: Bucket, key: str, generation: str, data: bytes, reason: str) -> str:
+    """Move an unusable raw file (exactly the generation read) to its quarantine name,
+    with a sidecar saying why. A re-upload that landed since stays for the next run."""
+    digest = sha256_hex(data)
+    target = quarantine_name(key, digest)
+    sidecar = {"key": key, "reason": reason, "detected_at": utc_now(), "sha256": digest}
+    _create_once(bucket, target + REASON_SUFFIX, (json.dumps(sidecar, indent=2) + "\n").encode())
     faults.point("after_quarantine_reason")
-    bucket.write_bytes(target, data)
+    _create_once(bucket, target, data)
     faults.point("after_quarantine_copy")
-    bucket.delete(key)
+    with contextlib.suppress(GenerationMismatch):
+        bucket.delete(key, if_generation=generation)
     return target
+
+
+def _create_once(bucket: Bucket, key: str, data: bytes) -> None:
+    """Write `key` unless it exists (then it holds the same content: its name says so)."""
+    with contextlib.suppress(GenerationMismatch):
+        bucket.create(key, data)
 
 
 def archive_raw(bucket: Bucket, key: str, sha256: str, first: bool = False) -> str | None:
     """Move a consumed raw file to archive/<key>; None if it is gone or now holds other data.
 
-    The content is checked first: a file replaced at the same key after it was
-    read is new data and stays for the next run. An archived file of the same
-    name but other content is kept too (the new one gets its hash in the name).
+    Only the generation whose content has the committed sha256 is archived and
+    deleted: a file replaced at the same key (even between the check and the delete)
+    is new data and stays for the next run. An archived file of the same name but
+    other content is kept too (the new one gets its hash in the name).
     """
     try:
-        data = bucket.read_bytes(key)
-    except ObjectNotFound:
-        return None
-    if sha256_hex(data) != sha256:
+        generation = bucket.stat(key).generation
+        if bucket.sha256(key, generation) != sha256:  # read in pieces: files may be huge
+            return None
+    except (ObjectNotFound, GenerationMismatch):
         return None
     target = ARCHIVE_PREFIX + key
     try:
-        if sha256_hex(bucket.read_bytes(target)) != sha256:
+        older = bucket.stat(target)
+        if bucket.sha256(target, older.generation) != sha256:
             target = f"{ARCHIVE_PREFIX}{key}.{sha256[:12]}"
-    except ObjectNotFound:
+    except (ObjectNotFound, GenerationMismatch):
         pass
-    bucket.write_bytes(target, data)
+    try:
+        bucket.copy(key, target, generation)
+    except (ObjectNotFound, GenerationMismatch):
+        return None  # replaced since the check: the new upload waits for the next run
     if first:
         faults.point("after_archive_copy")
-    bucket.delete(key)
+    try:
+        bucket.delete(key, if_generation=generation)
+    except GenerationMismatch:
+        return None  # re-uploaded after the check: the new upload waits for the next run
     if first:
         faults.point("after_archive_first_raw")
     return target
@@ -115,7 +143,9 @@ def finish_commit(
         done["rejected_marked"] += mark_corrections(collection, rejected_ids, f"rejected:{reason}")
     point("after_mark_rejected")
 
-    files = [*sources.get("raw_files", []), *sources.get("already_consumed", [])]
+    # A streamed file's inner segments leave the file in place for its next segments.
+    files = [e for e in sources.get("raw_files", []) if whole_file(e)]
+    files += sources.get("already_consumed", [])
     for entry in files:
         if entry["key"] in raw_listing:
             first = done["archived"] == 0

@@ -11,10 +11,11 @@ import csv
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,7 @@ from pymongo.collection import Collection
 from houseprice.mongo import PENDING
 from houseprice.schema import (
     FEATURES,
+    FORMULA_START,
     PRICE,
     RAW_COLUMNS,
     REQUIRED_COLUMNS,
@@ -32,6 +34,7 @@ from houseprice.schema import (
     validate_features,
     validate_frame,
 )
+from houseprice.storage import Bucket, ObjectInfo, ObjectNotFound
 
 ARCHIVE_PREFIX = "archive/"
 QUARANTINE_PREFIX = "quarantine/"
@@ -86,16 +89,50 @@ def raw_keys(keys: list[str]) -> list[str]:
     ]
 
 
+def settle(
+    bucket: Bucket,
+    listed: list[ObjectInfo],
+    seconds: float,
+    emit: Callable[[str], None],
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[list[ObjectInfo], list[ObjectInfo]]:
+    """(files safe to read, files still being written) among a listing.
+
+    Where a reader can see a file while it is written (a local directory), a file
+    is ready once its size and mtime have not changed for `seconds`. Files changed
+    more recently are waited for once, up to `seconds`; those still changing then
+    (or whose mtime is in the future) are left for the next run. An empty file is
+    judged like any other, so it counts as empty only if still empty after the wait.
+    Object stores that show only finished uploads need no wait.
+    """
+    if seconds <= 0 or not bucket.shows_partial_writes:
+        return listed, []
+    now = clock()
+    young = [info for info in listed if now - info.updated < seconds]
+    if not young:
+        return listed, []
+    wait = min(seconds, max(info.updated + seconds - now for info in young))
+    emit(f"waiting {wait:.1f} s for {len(young)} recently changed files to settle")
+    sleep(max(wait, 0.0))
+    ready = [info for info in listed if info not in young]
+    in_flight = []
+    for info in young:
+        try:
+            again = bucket.stat(info.key)
+        except ObjectNotFound:
+            continue  # removed meanwhile
+        if again.generation == info.generation and clock() - again.updated >= seconds * 0.999:
+            ready.append(info)
+        else:
+            in_flight.append(again)
+    return sorted(ready, key=lambda info: info.key), in_flight
+
+
 def parse_raw(key: str, data: bytes) -> RawFile:
     """Read and validate one raw CSV; UnreadableFile if the file as a whole is unusable."""
     digest = sha256_hex(data)
-    header = _header(data)
-    missing = [name for name in REQUIRED_COLUMNS if name not in header]
-    if missing:
-        raise UnreadableFile(f"missing required columns: {', '.join(missing)}")
-    repeated = sorted({name for name in header if header.count(name) > 1} & set(RAW_COLUMNS))
-    if repeated:
-        raise UnreadableFile(f"repeated columns: {', '.join(repeated)}")
+    header = check_header(data)
     table, malformed = _read_table(data, header)
     frame = table.to_pandas(split_blocks=True, self_destruct=True)  # no block copies
     del table
@@ -123,6 +160,113 @@ def parse_raw(key: str, data: bytes) -> RawFile:
         lines=valid_lines,
         rejected=rejected.reset_index(drop=True),
     )
+
+
+@dataclass
+class Segment:
+    """Rows [number * size, (number + 1) * size) of a large raw file, read and validated."""
+
+    number: int
+    rows_read: int
+    valid: pd.DataFrame
+    lines: np.ndarray
+    rejected: pd.DataFrame
+    last: bool
+
+
+def check_header(data: bytes) -> list[str]:
+    """The header of a raw CSV (given its first bytes); UnreadableFile if it is unusable."""
+    header = _header(data)
+    missing = [name for name in REQUIRED_COLUMNS if name not in header]
+    if missing:
+        raise UnreadableFile(f"missing required columns: {', '.join(missing)}")
+    repeated = sorted({name for name in header if header.count(name) > 1} & set(RAW_COLUMNS))
+    if repeated:
+        raise UnreadableFile(f"repeated columns: {', '.join(repeated)}")
+    return header
+
+
+def iter_segments(handle: BinaryIO, header: list[str], size: int) -> Iterator[Segment]:
+    """Stream a large raw CSV in segments of `size` parsed rows (plus the malformed ones
+    among them).
+
+    Memory holds one segment at a time. Cells are read as text and converted by
+    validate_frame, so a bad cell deep in the file rejects only its row. Segment
+    boundaries depend only on the file's content and `size`: a re-run after a crash
+    cuts the same segments, so committed ones are recognised and skipped.
+    """
+    columns = [name for name in RAW_COLUMNS if name in header]
+    malformed: list[tuple[int, str, str]] = []
+    handler = _collect(malformed)  # type: ignore[arg-type]
+    try:
+        reader = pacsv.open_csv(
+            handle,
+            read_options=pacsv.ReadOptions(use_threads=False, block_size=8 << 20),
+            parse_options=pacsv.ParseOptions(invalid_row_handler=handler),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in columns},
+                include_columns=columns,
+                strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid as exc:
+        raise UnreadableFile(f"cannot be parsed as CSV: {str(exc).splitlines()[0]}") from None
+    pending: list[pa.RecordBatch] = []
+    pending_rows = 0
+    next_line = 2  # the header is line 1
+    number = 0
+    used = 0  # malformed rows already given to a segment
+
+    def cut(batches: list[pa.RecordBatch], last: bool) -> Segment:
+        nonlocal next_line, number, used
+        table = pa.Table.from_batches(batches, schema=reader.schema)
+        # Rows of this segment, in order: parsed ones and the malformed ones between them.
+        bad = malformed[used:]
+        skipped = {row[0] for row in bad}
+        span = np.arange(next_line, next_line + table.num_rows + len(bad), dtype=np.int64)
+        lines = span[~np.isin(span, np.fromiter(skipped, np.int64, len(skipped)))]
+        lines = lines[: table.num_rows]
+        inside = [row for row in bad if lines.size == 0 or row[0] <= int(lines[-1])]
+        used += len(inside)
+        next_line = int(lines[-1]) + 1 if lines.size else next_line + len(inside)
+        frame = table.to_pandas()
+        valid, rejected = validate_frame(frame, keep_index=True)
+        rejected.insert(0, "line", lines[rejected.index.to_numpy()])
+        if inside:
+            rejected = pd.concat(
+                [rejected, pd.DataFrame(inside, columns=["line", "reason", "text"])],
+                ignore_index=True,
+            ).sort_values("line", kind="stable")
+        segment = Segment(
+            number=number,
+            rows_read=table.num_rows + len(inside),
+            valid=valid.reset_index(drop=True),
+            lines=lines[valid.index.to_numpy()],
+            rejected=rejected.reset_index(drop=True),
+            last=last,
+        )
+        number += 1
+        return segment
+
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            break
+        except pa.ArrowInvalid as exc:
+            message = str(exc).splitlines()[0]
+            if "UTF8" in message or "UTF-8" in message:
+                raise UnreadableFile("not UTF-8 text") from None
+            raise UnreadableFile(f"cannot be parsed as CSV: {message}") from None
+        while batch.num_rows:
+            take = min(batch.num_rows, size - pending_rows)
+            pending.append(batch.slice(0, take))
+            pending_rows += take
+            batch = batch.slice(take)
+            if pending_rows == size:
+                yield cut(pending, last=False)
+                pending, pending_rows = [], 0
+    yield cut(pending, last=True)
 
 
 def _header(data: bytes) -> list[str]:
@@ -307,13 +451,26 @@ def _text(value: Any) -> str:
         return repr(value)[:2000]
 
 
+_PLAIN_NUMBER = re.compile(r"[-+]?\d+(\.\d*)?([eE][-+]?\d+)?")
+
+
+def _report_cell(value: Any) -> str:
+    if value is None or value is pd.NA or value != value:
+        return ""
+    text = str(value)
+    if text.startswith(FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
 def frame_to_csv(frame: pd.DataFrame) -> bytes:
-    """Rejected rows as CSV bytes. Typed columns go as they are; mixed ones as text."""
+    """Rejected rows as CSV bytes. Typed columns go as they are; mixed ones as text, with
+    cells a spreadsheet would run as a formula neutralised by a leading apostrophe."""
     columns = {}
     for name in frame.columns:
         column = frame[name]
-        if pd.api.types.is_object_dtype(column.dtype):
-            column = column.map(lambda v: "" if v is None or v is pd.NA or v != v else str(v))
+        if pd.api.types.is_object_dtype(column.dtype) or pd.api.types.is_string_dtype(column.dtype):
+            column = column.map(_report_cell)
         columns[str(name)] = column
     table = pa.Table.from_pandas(pd.DataFrame(columns), preserve_index=False)
     sink = pa.BufferOutputStream()

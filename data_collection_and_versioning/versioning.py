@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,7 +32,7 @@ from data_collection_and_versioning import faults
 from data_collection_and_versioning.sources import sha256_hex
 from houseprice.datasets import INSTREAM_PREFIX, MANIFEST, SOURCE_COLUMN, VERSION_PREFIX
 from houseprice.schema import ARROW_TYPES, FEATURES, PRICE, RAW_COLUMNS
-from houseprice.storage import Bucket
+from houseprice.storage import Bucket, GenerationMismatch
 
 QUARANTINE_PREFIX = "quarantine/"
 RECORD_FORMAT = 1
@@ -46,6 +47,7 @@ DATASET_SCHEMA = RECORD_SCHEMA.append(pa.field(SOURCE_COLUMN, pa.string()))
 
 _VERSION_DIR = re.compile(r"versioned/v(\d+)/(.+)")
 _CHUNK_FILE = re.compile(r"instream/([^/]+)\.(csv|json)")
+_SEGMENT_REJECTED = re.compile(r"\.s\d+\.rejected\.csv$")
 
 
 def new_run_id() -> str:
@@ -142,6 +144,11 @@ class Sources:
         )
 
 
+def whole_file(entry: dict[str, Any]) -> bool:
+    """Whether a raw_files entry completes its file (not a streamed file's inner segment)."""
+    return "segment" not in entry or bool(entry.get("last"))
+
+
 @dataclass
 class Ledger:
     """Everything committed in BUCKET_2, and what is left over from interrupted runs."""
@@ -167,12 +174,23 @@ class Ledger:
         return out
 
     def consumed_files(self) -> dict[str, tuple[str, str]]:
-        """sha256 -> (key it was read from, where it is committed)."""
+        """sha256 -> (key it was read from, where it is committed), for whole files only
+        (a streamed file counts once its last segment is committed)."""
         found: dict[str, tuple[str, str]] = {}
         for name, record in self.commits():
             for entry in sources_of(record).get("raw_files", []):
-                found.setdefault(entry["sha256"], (entry["key"], name))
+                if whole_file(entry):
+                    found.setdefault(entry["sha256"], (entry["key"], name))
         return found
+
+    def segments_committed(self, sha256: str) -> set[int]:
+        """Segment numbers of a streamed file (by content) already committed."""
+        return {
+            int(entry["segment"])
+            for _, record in self.commits()
+            for entry in sources_of(record).get("raw_files", [])
+            if entry.get("sha256") == sha256 and "segment" in entry
+        }
 
     def consumed_corrections(self) -> dict[str, str]:
         """id_key(correction id) -> where it is committed (rejected ones too)."""
@@ -223,15 +241,34 @@ def load_ledger(bucket: Bucket) -> Ledger:
     records = _read_json_many(bucket, [f"{INSTREAM_PREFIX}{cid}.json" for cid in live_ids])
     chunks = dict(zip(live_ids, records, strict=True))
 
+    # A commit lists the rejected-row files written for it; any other one was left by a
+    # run (or a streamed segment) that crashed before its commit.
+    listed = {key for rec in [*versions.values(), *chunks.values()] for key in _rejected(rec)}
     known_runs = {run for rec in [*versions.values(), *chunks.values()] for run in _runs(rec)}
     orphan_rejected = [
-        key for key in rejected_keys if key.split("/")[1] not in known_runs and key.count("/") >= 2
+        key
+        for key in rejected_keys
+        if key.count("/") >= 2 and key not in listed and key.split("/")[1] not in known_runs
+    ]
+    # Within a known run, a streamed segment's rejected file counts only if listed.
+    orphan_rejected += [
+        key
+        for key in rejected_keys
+        if key.count("/") >= 2
+        and key not in listed
+        and key.split("/")[1] in known_runs
+        and _SEGMENT_REJECTED.search(key)
     ]
     return Ledger(versions, chunks, folded, uncommitted, orphan_rejected)
 
 
 def _tails(keys: list[str]) -> set[str]:
     return {key.removeprefix(VERSION_PREFIX) for key in keys}
+
+
+def _rejected(record: dict[str, Any]) -> list[str]:
+    found = record.get("rejected_files", [])
+    return list(found) if isinstance(found, list) else []
 
 
 def _runs(record: dict[str, Any]) -> list[str]:
@@ -296,16 +333,42 @@ def _dumps(record: dict[str, Any]) -> str:
     return json.dumps(record, indent=2, sort_keys=False) + "\n"
 
 
+class CommitConflict(RuntimeError):
+    """Another writer created a file this commit was about to create."""
+
+
+def _create(bucket: Bucket, key: str, data: bytes) -> None:
+    # Commits only ever create: two writers that both believe they hold the lease
+    # cannot both commit the same version, and neither overwrites the other.
+    try:
+        bucket.create(key, data)
+    except GenerationMismatch:
+        raise CommitConflict(f"{key} was written by another run meanwhile") from None
+
+
+def _no_check() -> None:
+    return None
+
+
 def commit_chunk(
-    bucket: Bucket, chunk_id: str, table: pa.Table, keep: np.ndarray, record: dict[str, Any]
+    bucket: Bucket,
+    chunk_id: str,
+    table: pa.Table,
+    keep: np.ndarray,
+    record: dict[str, Any],
+    before_commit: Callable[[], None] = _no_check,
 ) -> None:
-    """instream/<id>.csv (the rows where `keep`), then instream/<id>.json (the commit)."""
+    """instream/<id>.csv (the rows where `keep`), then instream/<id>.json (the commit).
+
+    `before_commit` runs right before the commit marker is written (the lease check).
+    """
     data = encode_csv(table, keep)
     record["files"] = {f"{chunk_id}.csv": _file_entry(data, int(keep.sum()))}
-    bucket.write_bytes(f"{INSTREAM_PREFIX}{chunk_id}.csv", data)
+    _create(bucket, f"{INSTREAM_PREFIX}{chunk_id}.csv", data)
     del data
     faults.point("after_chunk_data")
-    bucket.write_text(f"{INSTREAM_PREFIX}{chunk_id}.json", _dumps(record))
+    before_commit()
+    _create(bucket, f"{INSTREAM_PREFIX}{chunk_id}.json", _dumps(record).encode("utf-8"))
     faults.point("after_chunk_commit")
 
 
@@ -316,6 +379,7 @@ def commit_version(
     in_train: np.ndarray,
     in_valid: np.ndarray,
     record: dict[str, Any],
+    before_commit: Callable[[], None] = _no_check,
 ) -> None:
     """train.csv and valid.csv (rows of `table` picked by the masks), then manifest.json."""
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -330,11 +394,12 @@ def commit_version(
         "valid.csv": _file_entry(valid_data, int(in_valid.sum())),
     }
     folder = f"{VERSION_PREFIX}{version}/"
-    bucket.write_bytes(folder + "train.csv", train_data)
+    _create(bucket, folder + "train.csv", train_data)
     del train_data
     faults.point("after_version_train")
-    bucket.write_bytes(folder + "valid.csv", valid_data)
+    _create(bucket, folder + "valid.csv", valid_data)
     del valid_data
     faults.point("after_version_data")
-    bucket.write_text(folder + MANIFEST, _dumps(record))
+    before_commit()
+    _create(bucket, folder + MANIFEST, _dumps(record).encode("utf-8"))
     faults.point("after_manifest")

@@ -1,9 +1,16 @@
-"""The record contract: which fields a house sale has, their types and ranges.
+"""The record contract: which fields a house sale has, their types and ranges, and
+the rules that tie fields of one record together.
 
 One definition serves every boundary: the web form, the mlapp and dbapp JSON APIs
-(`validate_features`, one record at a time, errors named per field) and the data
-job (`validate_frame`, vectorised over a whole CSV, each bad row kept with its
-reason).
+(`validate_features` then `consistency_errors`, one record at a time, errors named
+per field) and the data job (`validate_frame`, vectorised over a whole CSV, each bad
+row kept with its reason). Both apply the same field checks and the same CONSISTENCY
+rule table, with the same messages.
+
+Text that a spreadsheet would execute (a cell starting with =, +, - or @) is
+rejected, not rewritten: no street, city, state/zip or country starts that way, and
+a rejected row keeps its original text for the operator (the data job neutralises
+such cells only in the rejected-rows files it writes).
 """
 
 from __future__ import annotations
@@ -48,7 +55,8 @@ class Field:
             # is 1-max_len characters, none a control character. The length lives in the
             # pattern (no maxLength): generators handle one constraint far better than two.
             edge = f"[^{_CONTROL_CHARS} ]"
-            body = self.pattern or f"{edge}(?:{_TEXT}{{0,{self.max_len - 2}}}{edge})?"
+            first = f"[^{_CONTROL_CHARS} =+\\-@]"  # nor a spreadsheet formula's start
+            body = self.pattern or f"{first}(?:{_TEXT}{{0,{self.max_len - 2}}}{edge})?"
             out: dict[str, Any] = {"type": "string", "pattern": f"^ *(?:{body}) *$"}
         else:
             out = {"type": "integer" if self.kind == "int" else "number"}
@@ -136,6 +144,9 @@ EXAMPLE_RECORD: dict[str, Any] = {
 _CONTROL_CHARS = "\\u0000-\\u001f\\u007f"
 _CONTROL = re.compile(f"[{_CONTROL_CHARS}]")
 _TEXT = f"[^{_CONTROL_CHARS}]"
+CONTROL_MESSAGE = "must not contain control characters"
+FORMULA_START = ("=", "+", "-", "@")
+FORMULA_MESSAGE = "must not start with =, +, - or @ (a spreadsheet would run it as a formula)"
 
 
 def check_value(field: Field, value: Any) -> tuple[Any, str | None]:
@@ -149,7 +160,9 @@ def check_value(field: Field, value: Any) -> tuple[Any, str | None]:
         if len(text) > field.max_len:
             return None, f"must be at most {field.max_len} characters"
         if _CONTROL.search(text):
-            return None, "must not contain control characters"
+            return None, CONTROL_MESSAGE
+        if text.startswith(FORMULA_START):
+            return None, FORMULA_MESSAGE
         if field.pattern and not re.fullmatch(field.pattern, text):
             return None, f"must look like {field.help}"
         return text, None
@@ -202,7 +215,9 @@ def validate_features(record: Any) -> tuple[dict[str, Any], dict[str, str]]:
         errors["date"] = DATE_PROBLEM
     # Fields that failed their own check are absent from `clean`: their rules are skipped.
     errors.update(
-        consistency_errors({**clean, "date": record["date"]} if "date" in record else clean)
+        consistency_errors(
+            {**clean, "date": record["date"]} if "date" in record else clean, checked=True
+        )
     )
     return clean, errors
 
@@ -261,21 +276,29 @@ CONSISTENCY: tuple[Rule, ...] = (
 )
 
 
-def consistency_errors(record: Mapping[str, Any]) -> dict[str, str]:
+def consistency_errors(record: Mapping[str, Any], checked: bool = False) -> dict[str, str]:
     """The CONSISTENCY rules one record breaks (field name -> message).
 
-    Takes a record whose fields are already clean (after `validate_features`); a rule
-    whose fields are missing or not valid on their own is skipped, since those fields
-    have their own errors. `date` may be absent, a date, or an ISO "YYYY-MM-DD..." text.
+    A rule whose fields are missing or not valid on their own is skipped, since those
+    fields have their own errors. `checked=True` says every number present is already
+    clean (what `validate_features` passes), which skips checking them again on the hot
+    path. `date` may be absent, a date, or an ISO "YYYY-MM-DD..." text.
     """
+    value_of = _checked_value if checked else _rule_value
     errors: dict[str, str] = {}
     for rule in CONSISTENCY:
-        values = [_rule_value(name, record.get(name)) for name in rule.needs]
+        values = [value_of(name, record.get(name)) for name in rule.needs]
         if any(value is None for value in values):
             continue
         if bool(rule.broken(*values)):
             errors.setdefault(rule.field, rule.message)
     return errors
+
+
+def _checked_value(name: str, value: Any) -> Any:
+    if name == "date" or value is None:
+        return _rule_value(name, value)
+    return value
 
 
 def _rule_value(name: str, value: Any) -> Any:
@@ -330,6 +353,9 @@ def validate_frame(
         if mask.any():
             problems.append((mask, message))
 
+    columns: dict[str, np.ndarray] = {}  # clean values, for the cross-field rules
+    usable: dict[str, np.ndarray] = {}  # rows where the field is valid on its own
+
     for field in (PRICE, *FEATURES):
         column = frame[field.name]
         if field.kind == "str":
@@ -339,9 +365,16 @@ def validate_frame(
             reject(empty, f"{field.name}: is required")
             too_long = length > field.max_len
             reject(too_long, f"{field.name}: longer than {field.max_len} characters")
+            control = text.str.contains(_CONTROL).to_numpy(dtype=bool, na_value=False)
+            reject(control, f"{field.name}: {CONTROL_MESSAGE}")
+            formula = text.str.startswith(FORMULA_START).to_numpy(dtype=bool, na_value=False)
+            reject(formula, f"{field.name}: {FORMULA_MESSAGE}")
+            wrong = empty | too_long | control | formula
             if field.pattern:
                 ok = text.str.fullmatch(field.pattern).to_numpy(dtype=bool, na_value=False)
-                reject(~ok & ~empty & ~too_long, f"{field.name}: must look like {field.help}")
+                reject(~ok & ~wrong, f"{field.name}: must look like {field.help}")
+                wrong |= ~ok
+            usable[field.name] = ~wrong
             clean[field.name] = pa.array(text)
             continue
         values, absent = _as_numbers(column)
@@ -353,17 +386,24 @@ def validate_frame(
         if field.zero_or_from is not None:
             bad_range |= present & (values > 0) & (values < field.zero_or_from)
         reject(bad_range, f"{field.name}: must be {field.describe()}")
+        fractional = np.zeros(len(values), dtype=bool)
         if field.kind == "int":
             fractional = present & ~bad_range & (values != np.floor(values))
             reject(fractional, f"{field.name}: must be a whole number")
+        usable[field.name] = present & ~bad_range & ~fractional
+        columns[field.name] = values
         clean[field.name] = values
 
     if "date" in frame.columns:
-        dates, unparsed = _as_dates(frame["date"])
+        dates, days, unparsed = _as_dates(frame["date"])
         reject(unparsed, "date: not a date")
         clean["date"] = dates
     else:
+        days = np.full(len(frame), np.datetime64("NaT"), dtype="datetime64[D]")
         clean["date"] = pa.repeat(pa.scalar("", pa.large_string()), len(frame))
+    columns["date"], usable["date"] = days, ~np.isnat(days)
+    for mask, message in consistency_masks(columns, usable):
+        reject(mask, message)
 
     bad = np.zeros(len(frame), dtype=bool)
     for mask, _ in problems:
@@ -432,8 +472,8 @@ def _as_numbers(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return values, absent
 
 
-def _as_dates(column: pd.Series) -> tuple[pa.Array, np.ndarray]:
-    """("YYYY-MM-DD" or "" per row, mask of rows whose given date could not be read)."""
+def _as_dates(column: pd.Series) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """("YYYY-MM-DD" or "" per row, the days (NaT if none), rows whose date could not be read)."""
     if pd.api.types.is_datetime64_any_dtype(column.dtype):
         parsed = column
         given = column.notna().to_numpy()
@@ -447,7 +487,8 @@ def _as_dates(column: pd.Series) -> tuple[pa.Array, np.ndarray]:
     codes, uniques = pd.factorize(days.astype("datetime64[D]"))
     labels = [*np.asarray(uniques).astype(str), ""]
     codes[codes < 0] = len(labels) - 1
-    return pa.array(labels, pa.large_string()).take(pa.array(codes)), unparsed
+    labelled = pa.array(labels, pa.large_string()).take(pa.array(codes))
+    return labelled, days.astype("datetime64[D]"), unparsed
 
 
 def _parse_dates(text: pd.Series) -> pd.Series:

@@ -36,6 +36,9 @@ class Settings:
     # Data job
     BATCH_SIZE: int
     TRAIN_TEST_SPLIT: float  # fraction of rows held out for validation
+    SETTLE_SECONDS: float  # a local raw file is read once unchanged for this long
+    LEASE_SECONDS: float  # the data job's lease expires if not renewed for this long
+    SEGMENT_ROWS: int  # a large raw file is streamed and committed this many rows at a time
     # Services
     MLFLOW_TRACKING_URI: str
     MLAPP_URL: str
@@ -150,6 +153,9 @@ def _defaults(data_dir: Path) -> dict[str, str]:
         "BUCKET_3": str(data_dir / "bucket_3"),
         "BATCH_SIZE": "1000",
         "TRAIN_TEST_SPLIT": "0.2",
+        "SETTLE_SECONDS": "5",
+        "LEASE_SECONDS": "120",
+        "SEGMENT_ROWS": "100000",
         "MLFLOW_TRACKING_URI": "http://127.0.0.1:5000",
         "MLAPP_URL": "http://127.0.0.1:8001",
         "DBAPP_URL": "http://127.0.0.1:8002",
@@ -201,6 +207,16 @@ def _positive_float(value: str) -> float:
         raise ValueError("must be a number of seconds, e.g. 5") from None
     if number <= 0:
         raise ValueError("must be greater than 0")
+    return number
+
+
+def _non_negative_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError("must be a number of seconds, e.g. 5") from None
+    if not number >= 0 or number == float("inf"):
+        raise ValueError("must be 0 or more seconds")
     return number
 
 
@@ -297,6 +313,9 @@ _CHECKS = {
     "BUCKET_3": _bucket,
     "BATCH_SIZE": _positive_int,
     "TRAIN_TEST_SPLIT": _fraction,
+    "SETTLE_SECONDS": _non_negative_float,
+    "LEASE_SECONDS": _positive_float,
+    "SEGMENT_ROWS": _positive_int,
     "MLFLOW_TRACKING_URI": _tracking_uri,
     "MLAPP_URL": _http_url,
     "DBAPP_URL": _http_url,

@@ -7,7 +7,8 @@ plain path uses a local directory. Both pass the same contract tests.
 
 from __future__ import annotations
 
-from houseprice.storage.base import Bucket, ObjectNotFound
+from houseprice.storage.base import Bucket, GenerationMismatch, ObjectInfo, ObjectNotFound
+from houseprice.storage.lease import Lease, LeaseHeld, LeaseLost
 from houseprice.storage.local import LocalBucket
 
 
@@ -19,4 +20,14 @@ def open_bucket(url: str) -> Bucket:
     return LocalBucket.from_url(url)
 
 
-__all__ = ["Bucket", "LocalBucket", "ObjectNotFound", "open_bucket"]
+__all__ = [
+    "Bucket",
+    "GenerationMismatch",
+    "Lease",
+    "LeaseHeld",
+    "LeaseLost",
+    "LocalBucket",
+    "ObjectInfo",
+    "ObjectNotFound",
+    "open_bucket",
+]

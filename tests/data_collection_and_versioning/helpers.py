@@ -27,6 +27,13 @@ def sample() -> pd.DataFrame:
     return pd.read_csv(SAMPLE_CSV)
 
 
+def clean_sample() -> pd.DataFrame:
+    """The sample's rows that pass every record rule, renumbered."""
+    frame = sample()
+    valid, _ = validate_frame(frame, keep_index=True)
+    return frame.loc[valid.index].reset_index(drop=True)
+
+
 def csv_bytes(frame: pd.DataFrame) -> bytes:
     return frame.to_csv(index=False).encode("utf-8")
 
@@ -49,7 +56,7 @@ def collection(settings: Settings):
 
 def correction(i: int, *, tag: str = "c", **changes: Any) -> dict[str, Any]:
     """A pending correction document as dbapp stores it, built from sample row i."""
-    row = sample().iloc[i % 3900]
+    row = clean_sample().iloc[i % 3700]
     features = {}
     for spec in FEATURES:
         value = row[spec.name]

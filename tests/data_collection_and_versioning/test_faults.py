@@ -9,13 +9,16 @@ normal one. The end state must be the same as if nothing had crashed.
 from __future__ import annotations
 
 import io
+import time
 from collections import Counter
 
 import pandas as pd
 import pytest
 
-from data_collection_and_versioning import faults
+from data_collection_and_versioning import faults, followup
+from data_collection_and_versioning.sources import sha256_hex
 from houseprice import datasets
+from houseprice.schema import validate_frame
 from houseprice.storage import open_bucket
 from tests.data_collection_and_versioning.helpers import (
     assert_exactly_once,
@@ -102,7 +105,7 @@ def test_unknown_step_is_a_programming_error() -> None:
 
 @pytest.mark.parametrize(("step", "crash_stage"), CASES, ids=[f"{s}-stage{n}" for s, n in CASES])
 def test_crash_then_rerun_counts_every_record_once(make_settings, step, crash_stage) -> None:
-    settings = make_settings(BATCH_SIZE="3000")
+    settings = make_settings(BATCH_SIZE="3000", LEASE_SECONDS="1")
     corrections = collection(settings)
     plan = stages()
     for number, stage in enumerate(plan):
@@ -115,6 +118,12 @@ def test_crash_then_rerun_counts_every_record_once(make_settings, step, crash_st
             crashed = cli(settings, fault=step)
             assert crashed.returncode == faults.EXIT_CODE, crashed.stderr
             assert f"fault injected: exiting at {step}" in crashed.stdout
+            held, _ = run(settings)  # the dead run's lease has not expired yet
+            assert held["result"] == "lease held"
+            time.sleep(settings.LEASE_SECONDS)
+            rerun, _ = run(settings)
+            assert rerun["took_over"]["run_id"] == held["held_by"]["run_id"]
+            continue
         run(settings)  # the re-run after the crash, or the stage's normal run
     final, _ = run(settings)
     assert final["result"] == "nothing new"
@@ -149,9 +158,9 @@ def test_crash_then_rerun_counts_every_record_once(make_settings, step, crash_st
     # BUCKET_1: every raw file archived, every unusable one quarantined, nothing else.
     archived = [f"archive/{key}" for stage in plan for key in stage["files"]]
     quarantined = [
-        f"quarantine/{key}{suffix}"
+        f"{followup.quarantine_name(key, sha256_hex(data))}{suffix}"
         for stage in plan
-        for key in stage["bad"]
+        for key, data in stage["bad"].items()
         for suffix in ("", ".reason.json")
     ]
     assert sorted(raw_bucket.list()) == sorted(archived + quarantined)
@@ -174,4 +183,9 @@ def test_crash_then_rerun_counts_every_record_once(make_settings, step, crash_st
         source = key.split("/", 2)[2].removesuffix(".rejected.csv")
         lines.update((source, int(line)) for line in frame["line"])
     assert max(lines.values()) == 1
-    assert sum(lines.values()) == 44 == meta["rejected"] - len(rejected_ids)
+    bad_rows = sum(
+        len(validate_frame(frame.reset_index(drop=True))[1])
+        for stage in plan
+        for frame in stage["files"].values()
+    )
+    assert sum(lines.values()) == bad_rows == meta["rejected"] - len(rejected_ids)

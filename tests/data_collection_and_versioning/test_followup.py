@@ -38,14 +38,38 @@ def test_archive_keeps_an_older_file_of_the_same_name(tmp_path: Path) -> None:
 
 def test_quarantine_writes_a_sidecar_and_moves_the_file(tmp_path: Path) -> None:
     bucket = LocalBucket(tmp_path)
-    bucket.write_bytes("x/bad.csv", b"\x00\x01")
-    target = followup.quarantine_raw(bucket, "x/bad.csv", b"\x00\x01", "empty file")
-    assert target == "quarantine/x/bad.csv"
-    assert bucket.list() == ["quarantine/x/bad.csv", "quarantine/x/bad.csv.reason.json"]
-    sidecar = json.loads(bucket.read_text("quarantine/x/bad.csv.reason.json"))
-    assert sidecar["reason"] == "empty file"
-    assert sidecar["sha256"] == sha256_hex(b"\x00\x01")
+    generation = bucket.write_bytes("x/bad.csv", b"\x00\x01")
+    target = followup.quarantine_raw(bucket, "x/bad.csv", generation, b"\x00\x01", "empty file")
+    digest = sha256_hex(b"\x00\x01")
+    assert target == f"quarantine/x/bad.csv.{digest[:16]}"
+    assert bucket.list() == [target, f"{target}.reason.json"]
+    sidecar = json.loads(bucket.read_text(f"{target}.reason.json"))
+    assert sidecar["reason"] == "empty file" and sidecar["key"] == "x/bad.csv"
+    assert sidecar["sha256"] == digest
     assert sidecar["detected_at"].endswith("Z")
+
+
+def test_quarantine_never_overwrites_and_keeps_a_reupload(tmp_path: Path) -> None:
+    bucket = LocalBucket(tmp_path)
+    first = bucket.write_bytes("bad.csv", b"first bad upload")
+    one = followup.quarantine_raw(bucket, "bad.csv", first, b"first bad upload", "reason 1")
+    second = bucket.write_bytes("bad.csv", b"second bad upload")
+    two = followup.quarantine_raw(bucket, "bad.csv", second, b"second bad upload", "reason 2")
+    assert one != two
+    assert bucket.read_bytes(one) == b"first bad upload"
+    assert bucket.read_bytes(two) == b"second bad upload"
+    # A re-upload that lands after the read is not the generation judged: it stays.
+    judged = bucket.write_bytes("bad.csv", b"")
+    bucket.write_bytes("bad.csv", b"the rows its writer added")
+    followup.quarantine_raw(bucket, "bad.csv", judged, b"", "empty file")
+    assert bucket.read_bytes("bad.csv") == b"the rows its writer added"
+
+
+def test_archive_leaves_a_reupload_of_other_content(tmp_path: Path) -> None:
+    bucket = LocalBucket(tmp_path)
+    bucket.write_bytes("a.csv", b"second upload")
+    assert followup.archive_raw(bucket, "a.csv", sha256_hex(b"first upload")) is None
+    assert bucket.list() == ["a.csv"]
 
 
 def test_mark_changes_exactly_the_given_ids(make_settings, monkeypatch) -> None:

@@ -5,18 +5,24 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import threading
+import time
 import uuid
 from datetime import datetime
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from data_collection_and_versioning import job
 from houseprice import datasets
+from houseprice.schema import validate_frame
 from houseprice.settings import Settings
-from houseprice.storage import open_bucket
+from houseprice.storage import Lease, LeaseLost, open_bucket
 from tests.data_collection_and_versioning.helpers import (
     assert_exactly_once,
+    clean_sample,
     collection,
     committed_rows,
     correction,
@@ -57,12 +63,12 @@ def test_sample_and_corrections_become_v1_once(settings: Settings) -> None:
     summary, lines = run(settings)
 
     assert summary["result"] == "version" and summary["version"] == "v1"
-    assert summary["rows_written"] == 3903 + 5
-    assert summary["rejected"] == 44 + 2
+    assert summary["rows_written"] == 3737 + 5
+    assert summary["rejected"] == 210 + 2
     assert any(
-        line.startswith(f"read {SAMPLE_KEY}: 3947 rows, 3903 valid, 44 rejected") for line in lines
+        line.startswith(f"read {SAMPLE_KEY}: 3947 rows, 3737 valid, 210 rejected") for line in lines
     )
-    assert any("wrote v1: 3908 rows" in line for line in lines)
+    assert any("wrote v1: 3742 rows" in line for line in lines)
 
     raw_bucket, data_bucket = open_bucket(settings.BUCKET_1), open_bucket(settings.BUCKET_2)
     rows = committed_rows(data_bucket)
@@ -80,7 +86,7 @@ def test_sample_and_corrections_become_v1_once(settings: Settings) -> None:
 
     meta = manifest(data_bucket, "v1")
     assert meta["version"] == "v1" and meta["parent"] is None
-    assert meta["rows"]["total"] == meta["rows"]["train"] + meta["rows"]["valid"] == 3908
+    assert meta["rows"]["total"] == meta["rows"]["train"] + meta["rows"]["valid"] == 3742
     for name in ("train.csv", "valid.csv"):
         data = data_bucket.read_bytes(f"versioned/v1/{name}")
         assert meta["files"][name]["sha256"] == hashlib.sha256(data).hexdigest()
@@ -90,8 +96,8 @@ def test_sample_and_corrections_become_v1_once(settings: Settings) -> None:
     assert raw_entry["sha256"] == hashlib.sha256(csv_bytes(frame)).hexdigest()
     assert (raw_entry["rows_read"], raw_entry["rows_valid"], raw_entry["rows_rejected"]) == (
         3947,
-        3903,
-        44,
+        3737,
+        210,
     )
     assert sorted(c["request_id"] for c in meta["sources"]["corrections"]) == [
         f"c-{i}" for i in range(5)
@@ -100,7 +106,7 @@ def test_sample_and_corrections_become_v1_once(settings: Settings) -> None:
         "c-90",
         "c-91",
     ]
-    assert meta["rejected"] == 46 and meta["duplicates_dropped"] == 0
+    assert meta["rejected"] == 212 and meta["duplicates_dropped"] == 0
     assert meta["settings"] == json.loads(json.dumps(settings.public()))
     assert "ADMIN_TOKEN" not in meta["settings"]
     datetime.fromisoformat(meta["created_at"].replace("Z", "+00:00"))
@@ -112,9 +118,11 @@ def test_sample_and_corrections_become_v1_once(settings: Settings) -> None:
         k for k in meta["rejected_files"] if k.endswith(f"{SAMPLE_KEY}.rejected.csv")
     ]
     rejected = pd.read_csv(io.BytesIO(data_bucket.read_bytes(rejected_key)))
-    assert len(rejected) == 44
-    assert set(rejected["reason"]) == {"price: must be a number from 1000 to 1000000000"}
-    assert set(rejected["line"]) == {i + 2 for i in frame.index[frame["price"] == 0]}
+    assert len(rejected) == 210
+    valid, bad = validate_frame(frame, keep_index=True)
+    assert set(rejected["reason"]) == set(bad["reason"])
+    assert set(rejected["line"]) == {i + 2 for i in bad.index}
+    assert {i + 2 for i in frame.index[frame["price"] == 0]} <= set(rejected["line"])
 
     # Corrections: marked, never deleted.
     docs = {d["request_id"]: d for d in corrections.find({})}
@@ -126,7 +134,7 @@ def test_sample_and_corrections_become_v1_once(settings: Settings) -> None:
     assert corrections.count_documents({"consumed": True}) == 7
 
     train, valid = datasets.load_cumulative(data_bucket)
-    assert len(train) + len(valid) == 3908
+    assert len(train) + len(valid) == 3742
 
     again, lines = run(settings)
     assert again["result"] == "nothing new"
@@ -203,16 +211,16 @@ def test_rows_wait_in_instream_until_batch_size(make_settings) -> None:
     meta = manifest(data_bucket, "v1")
     assert sorted(meta["sources"]["instream_chunks"]) == sorted([chunk, second["chunk"]])
     assert sorted(f["key"] for f in meta["sources"]["raw_files"]) == ["a.csv", "b.csv", "c.csv"]
-    assert meta["rejected"] == 44
+    assert meta["rejected"] == 210
     assert {d["consumed_in"] for d in corrections.find({})} == {"v1"}
     assert open_bucket(settings.BUCKET_1).list() == [f"archive/{key}" for key in sorted(parts)]
 
 
 def test_exact_duplicates_are_dropped_and_counted(make_settings) -> None:
     settings = make_settings(BATCH_SIZE="100")
-    frame = sample().iloc[:100]
+    frame = clean_sample().iloc[:100]
     first = pd.concat([frame, frame.iloc[:10]], ignore_index=True)  # 10 repeats inside a file
-    overlap = sample().iloc[50:150]  # 50 rows repeat the first file's
+    overlap = clean_sample().iloc[50:150]  # 50 rows repeat the first file's
     put_raw(settings, "one.csv", first)
     put_raw(settings, "same_bytes.csv", first)  # the same file again under another name
     put_raw(settings, "overlap.csv", overlap)
@@ -282,9 +290,10 @@ def test_unusable_files_are_quarantined_whole(make_settings) -> None:
     raw_bucket = open_bucket(settings.BUCKET_1)
     reasons = {}
     for key, data in bad.items():
-        assert raw_bucket.read_bytes(f"quarantine/in/{key}") == data
+        target = f"quarantine/in/{key}.{hashlib.sha256(data).hexdigest()[:16]}"
+        assert raw_bucket.read_bytes(target) == data
         assert not raw_bucket.exists(f"in/{key}")
-        sidecar = json.loads(raw_bucket.read_text(f"quarantine/in/{key}.reason.json"))
+        sidecar = json.loads(raw_bucket.read_text(f"{target}.reason.json"))
         assert sidecar["sha256"] == hashlib.sha256(data).hexdigest()
         datetime.fromisoformat(sidecar["detected_at"].replace("Z", "+00:00"))
         reasons[key] = sidecar["reason"]
@@ -431,3 +440,93 @@ def test_versions_written_by_another_tool_are_built_upon(make_settings) -> None:
 
     assert summary["version"] == "v2"
     assert manifest(bucket, "v2")["parent"] == "v1"
+
+
+def test_a_run_that_finds_the_lease_held_changes_nothing(settings: Settings) -> None:
+    put_raw(settings, SAMPLE_KEY, sample())
+    collection(settings).insert_many([correction(i) for i in range(3)])
+    raw_bucket, data_bucket = open_bucket(settings.BUCKET_1), open_bucket(settings.BUCKET_2)
+    before = raw_bucket.list_info()
+
+    with Lease(data_bucket, job.LEASE_KEY, ttl=60, run_id="the-other-run") as other:
+        held, lines = run(settings)
+        assert held["ok"] is True and held["result"] == "lease held"
+        assert held["held_by"]["run_id"] == "the-other-run"
+        assert "another run holds the lease, nothing done" in lines[-1]
+        assert "run the-other-run" in lines[-1] and "since " in lines[-1]
+        assert raw_bucket.list_info() == before
+        assert data_bucket.list() == [job.LEASE_KEY]
+        assert collection(settings).count_documents({"consumed": False}) == 3
+        other.verify()  # still the other run's lease
+
+    done, _ = run(settings)
+    assert done["result"] == "version" and "took_over" not in done
+    assert not data_bucket.exists(job.LEASE_KEY)
+
+
+def test_an_expired_lease_is_taken_over_then_its_debris_cleaned(settings: Settings) -> None:
+    put_raw(settings, SAMPLE_KEY, sample())
+    data_bucket = open_bucket(settings.BUCKET_2)
+    dead = Lease(data_bucket, job.LEASE_KEY, ttl=0.5, run_id="died-mid-run").acquire()
+    data_bucket.write_bytes("versioned/v1/train.csv", b"half of a version")  # its debris
+    time.sleep(0.7)
+
+    summary, lines = run(settings)
+
+    assert summary["took_over"]["run_id"] == "died-mid-run"
+    assert any(line.startswith("took over an expired lease: run died-mid-run") for line in lines)
+    assert summary["recovered"]["uncommitted_deleted"] == 1
+    assert summary["version"] == "v1"
+    assert manifest(data_bucket, "v1")["rows"]["total"] == 3737
+    with pytest.raises(LeaseLost):
+        dead.verify()
+
+
+def test_local_files_are_read_only_once_settled(make_settings) -> None:
+    settings = make_settings(SETTLE_SECONDS="1")
+    frame = sample()
+    root = Path(open_bucket(settings.BUCKET_1).root)
+    put_raw(settings, "old.csv", frame.iloc[:500])
+    past = time.time() - 60
+    os.utime(root / "old.csv", (past, past))
+    (root / "growing.csv").write_bytes(csv_bytes(frame.iloc[500:520]))
+    (root / "empty.csv").write_bytes(b"")  # created by its writer; the rows come later
+    lines = csv_bytes(frame.iloc[520:1200]).splitlines(keepends=True)[1:]
+
+    def writer() -> None:
+        time.sleep(0.3)
+        (root / "empty.csv").write_bytes(csv_bytes(frame.iloc[1200:1500]))
+        with open(root / "growing.csv", "ab") as handle:
+            for start in range(0, len(lines), 100):
+                handle.write(b"".join(lines[start : start + 100]))
+                handle.flush()
+                time.sleep(0.2)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    first, first_lines = run(settings)
+    thread.join()
+
+    assert [f["key"] for f in first["files"]] == ["old.csv"]
+    assert sorted(first["files_in_flight"]) == ["empty.csv", "growing.csv"]
+    assert first["files_quarantined"] == []
+    assert any(line.startswith("waiting ") and "to settle" in line for line in first_lines)
+    assert "left growing.csv for the next run: still being written" in first_lines
+
+    second, _ = run(settings)  # waits for the settle period itself, then reads both
+
+    assert sorted(f["key"] for f in second["files"]) == ["empty.csv", "growing.csv"]
+    expected = valid_sources("old.csv", frame.iloc[:500])
+    expected |= valid_sources("growing.csv", frame.iloc[500:1200])
+    expected |= valid_sources("empty.csv", frame.iloc[1200:1500])
+    assert_exactly_once(committed_rows(open_bucket(settings.BUCKET_2)), expected)
+
+
+def test_an_empty_file_is_judged_empty_only_after_the_settle_period(make_settings) -> None:
+    settings = make_settings(SETTLE_SECONDS="0.5")
+    put_raw(settings, "nothing.csv", b"")
+    started = time.monotonic()
+    summary, _ = run(settings)
+    assert time.monotonic() - started >= 0.5
+    assert [q["key"] for q in summary["files_quarantined"]] == ["nothing.csv"]
+    assert summary["files_quarantined"][0]["reason"] == "empty file"

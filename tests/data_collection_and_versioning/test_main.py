@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from pathlib import Path
 
+from data_collection_and_versioning.job import LEASE_KEY
 from houseprice import datasets
 from houseprice.storage import open_bucket
 from tests.conftest import ROOT
@@ -23,6 +27,7 @@ from tests.data_collection_and_versioning.helpers import (
     valid_sources,
 )
 from tests.support.servers import VENV_BIN, free_port
+from tests.support.services import settings_env
 
 
 def test_progress_lines_then_json_summary_last(make_settings) -> None:
@@ -36,15 +41,18 @@ def test_progress_lines_then_json_summary_last(make_settings) -> None:
     lines = done.stdout.strip().splitlines()
     summary = json.loads(lines[-1])
     assert summary["ok"] is True and summary["version"] == "v1"
-    assert summary["rows_written"] == 3903 + 3
+    assert summary["rows_written"] == 3737 + 3
     assert summary["corrections"]["valid"] == 3
-    assert summary["top_reasons"] == [["price: must be a number from 1000 to 1000000000", 44]]
+    assert summary["top_reasons"] == [
+        ["yr_renovated: must not be before yr_built (0 means never renovated)", 168],
+        ["price: must be a number from 1000 to 1000000000", 44],
+    ]
     text = "\n".join(lines[:-1])
-    assert "read sales.csv: 3947 rows, 3903 valid, 44 rejected" in text
+    assert "read sales.csv: 3947 rows, 3737 valid, 210 rejected" in text
     assert "read 3 pending corrections: 3 valid, 0 rejected" in text
-    assert "rejected 44 rows; top reasons: price: must be a number" in text
+    assert "rejected 210 rows; top reasons: yr_renovated: must not be before" in text
     assert "deduplicated: dropped 0 exact duplicate rows" in text
-    assert "wrote v1: 3906 rows" in text
+    assert "wrote v1: 3740 rows" in text
     assert "Traceback" not in done.stderr
 
     again = cli(settings)
@@ -53,8 +61,6 @@ def test_progress_lines_then_json_summary_last(make_settings) -> None:
 
 
 def test_console_script_is_installed() -> None:
-    import subprocess
-
     done = subprocess.run(
         [str(VENV_BIN / "houseprice-data-job"), "--help"], capture_output=True, text=True, cwd=ROOT
     )
@@ -164,3 +170,34 @@ def test_corrections_written_during_a_run_wait_for_the_next(make_settings) -> No
         if doc["consumed_in"].startswith("instream/"):
             assert home == doc["consumed_in"]
     assert datasets.committed_versions(bucket)[0] == "v1"
+
+
+def test_a_run_whose_lease_is_taken_over_stops_before_writing(make_settings) -> None:
+    """Another holder replaces the lease while the run waits for a file to settle."""
+    settings = make_settings(SETTLE_SECONDS="3")
+    put_raw(settings, "fresh.csv", sample().iloc[:50])
+    data = open_bucket(settings.BUCKET_2)
+    env = {**os.environ, **settings_env(settings)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "data_collection_and_versioning"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if data.exists(LEASE_KEY):
+            break
+        time.sleep(0.05)
+    stolen = {"run_id": "usurper", "host": "elsewhere", "pid": 1, "expires_at": "2999-01-01Z"}
+    data.write_text(LEASE_KEY, json.dumps(stolen))
+    out, err = proc.communicate(timeout=120)
+
+    assert proc.returncode == 1, out
+    assert err.strip().startswith("error: lease lost, stopping before the next write")
+    assert "waiting " in out  # it was waiting for fresh.csv to settle
+    assert data.list() == [LEASE_KEY]  # nothing written, the usurper's lease left alone
+    assert json.loads(data.read_text(LEASE_KEY))["run_id"] == "usurper"
+    assert open_bucket(settings.BUCKET_1).list() == ["fresh.csv"]

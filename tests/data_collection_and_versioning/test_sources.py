@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime
 
 import numpy as np
@@ -12,7 +13,12 @@ from bson import ObjectId
 from data_collection_and_versioning import sources
 from data_collection_and_versioning.rows import CANONICAL_DTYPES
 from houseprice.schema import RAW_COLUMNS
-from tests.data_collection_and_versioning.helpers import correction, csv_bytes, sample
+from tests.data_collection_and_versioning.helpers import (
+    clean_sample,
+    correction,
+    csv_bytes,
+    sample,
+)
 
 
 def test_raw_keys_skip_archive_quarantine_and_other_files() -> None:
@@ -32,13 +38,17 @@ def test_sample_file_reads_with_lines_and_sha256() -> None:
     data = csv_bytes(sample())
     raw = sources.parse_raw("s.csv", data)
     assert raw.sha256 == sources.sha256_hex(data)
-    assert (raw.rows_read, len(raw.valid), len(raw.rejected)) == (3947, 3903, 44)
+    assert (raw.rows_read, len(raw.valid), len(raw.rejected)) == (3947, 3737, 210)
     assert list(raw.valid.columns) == list(RAW_COLUMNS)
     assert {c: str(t) for c, t in raw.valid.dtypes.items()} == CANONICAL_DTYPES
-    assert raw.lines[0] == 2 and len(raw.lines) == 3903
+    assert raw.lines[0] == 2 and len(raw.lines) == 3737
     zero_price_lines = set(sample().index[sample()["price"] == 0] + 2)
-    assert set(raw.rejected["line"]) == zero_price_lines
-    assert not zero_price_lines & set(raw.lines)
+    frame = sample()
+    before_built = frame.index[
+        (frame["yr_renovated"] > 0) & (frame["yr_renovated"] < frame["yr_built"])
+    ]
+    assert set(raw.rejected["line"]) == zero_price_lines | set(before_built + 2)
+    assert not set(raw.rejected["line"]) & set(raw.lines)
     assert raw.valid["date"].iloc[0] == "2014-05-02"
 
 
@@ -54,8 +64,7 @@ def test_optional_date_extra_columns_bom_and_crlf() -> None:
 
 
 def test_a_bad_cell_deep_in_a_big_file_rejects_only_its_row() -> None:
-    frame = pd.concat([sample()] * 15, ignore_index=True)  # ~59k rows, several parse blocks
-    frame = frame[frame["price"] > 0].reset_index(drop=True)
+    frame = pd.concat([clean_sample()] * 15, ignore_index=True)  # ~56k rows, many blocks
     frame["sqft_lot"] = frame["sqft_lot"].astype(object)
     frame.loc[50_000, "sqft_lot"] = "big"
     frame.loc[50_004, "sqft_lot"] = ""
@@ -155,3 +164,19 @@ def test_snapshot_is_oldest_first(make_settings) -> None:
     docs.insert_many([late, early, done])
     snapshot = sources.snapshot_corrections(docs)
     assert [d["request_id"] for d in snapshot] == ["c-2", "c-1"]
+
+
+def test_rejected_rows_file_neutralises_formulas_but_keeps_numbers() -> None:
+    frame = clean_sample().iloc[:3].copy()
+    frame["city"] = frame["city"].astype(object)
+    frame.loc[0, "city"] = '=HYPERLINK("http://evil.example","x")'
+    frame.loc[1, "city"] = "@cmd"
+    frame["sqft_lot"] = frame["sqft_lot"].astype(object)
+    frame.loc[2, "sqft_lot"] = "-5"
+    raw = sources.parse_raw("f.csv", csv_bytes(frame))
+    assert len(raw.rejected) == 3
+    written = pd.read_csv(io.BytesIO(sources.frame_to_csv(raw.rejected)), dtype=str)
+    assert written["city"].iloc[0] == "'" + '=HYPERLINK("http://evil.example","x")'
+    assert written["city"].iloc[1] == "'@cmd"
+    assert written["sqft_lot"].iloc[2] == "-5"  # a plain number is no formula
+    assert "formula" in written["reason"].iloc[0]

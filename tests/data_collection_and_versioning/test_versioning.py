@@ -25,9 +25,15 @@ class RecordingBucket(LocalBucket):
         super().__init__(root)
         self.writes: list[str] = []
 
-    def write_bytes(self, key: str, data: bytes) -> None:
-        super().write_bytes(key, data)
+    def write_bytes(self, key: str, data: bytes, if_generation: str | None = None) -> str:
+        generation = super().write_bytes(key, data, if_generation)
         self.writes.append(key)
+        return generation
+
+    def create(self, key: str, data: bytes) -> str:
+        generation = super().create(key, data)
+        self.writes.append(key)
+        return generation
 
 
 def dataset_table(count: int) -> pa.Table:

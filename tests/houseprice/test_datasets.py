@@ -20,7 +20,8 @@ def bucket(tmp_path: Path) -> LocalBucket:
 
 
 def rows(start: int, stop: int) -> pd.DataFrame:
-    valid, _ = validate_frame(pd.read_csv(SAMPLE_CSV).iloc[start:stop])
+    valid, _ = validate_frame(pd.read_csv(SAMPLE_CSV))  # the sales that pass every rule
+    valid = valid.iloc[start:stop].reset_index(drop=True)
     valid["source"] = [f"raw:s.csv:{i}" for i in range(start + 2, start + 2 + len(valid))]
     return valid
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from houseprice.schema import (
+    CONSISTENCY,
     EXAMPLE_RECORD,
     FEATURE_NAMES,
     FEATURES,
@@ -117,15 +119,17 @@ def test_missing_unknown_and_non_object_input() -> None:
 
 def test_sample_frame_splits_into_valid_and_rejected(sales: pd.DataFrame) -> None:
     valid, rejected = validate_frame(sales)
-    assert (len(valid), len(rejected)) == (3903, 44)
+    assert (len(valid), len(rejected)) == (3737, 210)
     assert list(valid.columns) == list(RAW_COLUMNS)
     assert list(rejected.columns) == [*sales.columns, "reason"]
-    assert valid.index.equals(pd.RangeIndex(3903))
+    assert valid.index.equals(pd.RangeIndex(3737))
     for spec in FEATURES:
         kind = str(valid[spec.name].dtype)
         assert kind == {"int": "int64", "float": "float64", "str": "str"}[spec.kind]
     assert valid["date"].iloc[0] == "2014-05-02"
-    assert set(rejected["reason"]) == {"price: must be a number from 1000 to 1000000000"}
+    price = "price: must be a number from 1000 to 1000000000"
+    renovated = "yr_renovated: must not be before yr_built (0 means never renovated)"
+    assert set(rejected["reason"]) == {price, renovated, f"{price}; {renovated}"}
 
 
 def test_frame_reasons_name_every_bad_field(sales: pd.DataFrame) -> None:
@@ -176,7 +180,8 @@ def test_keep_index_tells_which_rows_were_kept(sales: pd.DataFrame) -> None:
     frame = sales.iloc[3730:3750]
     valid, rejected = validate_frame(frame, keep_index=True)
     assert set(valid.index) | set(rejected.index) == set(frame.index)
-    assert set(rejected.index) == set(frame.index[frame["price"] == 0])
+    before_built = (frame["yr_renovated"] > 0) & (frame["yr_renovated"] < frame["yr_built"])
+    assert set(rejected.index) == set(frame.index[(frame["price"] == 0) | before_built])
 
 
 def test_frame_and_record_validation_agree(sales: pd.DataFrame) -> None:
@@ -190,9 +195,7 @@ def test_frame_and_record_validation_agree(sales: pd.DataFrame) -> None:
     for position, row in frame.iterrows():
         record = {n: row[n].item() if hasattr(row[n], "item") else row[n] for n in FEATURE_NAMES}
         clean, errors = validate_features(record)
-        # validate_frame checks each field; the cross-field rules are checked per record.
-        for name in consistency_errors(clean):
-            errors.pop(name)
+        errors = errors or consistency_errors({**clean, "date": row["date"]})
         assert (position in valid.index) == (not errors and row["price"] >= 1000), position
 
 
@@ -222,3 +225,90 @@ def test_cross_field_rules_accept_consistent_records() -> None:
         {**good_record(), "sqft_above": 1000, "sqft_basement": 340, "date": "not a date"},
     ):
         assert validate_features(record)[1] == {}
+
+
+# -- input hygiene and cross-field rules -----------------------------------------------------
+
+
+def one_row_frame(**changes) -> pd.DataFrame:
+    return pd.DataFrame([{"date": "2014-05-02", "price": 350_000.0, **good_record(), **changes}])
+
+
+@pytest.mark.parametrize("text", ["Main\x00St", "Main\tSt", "Main\x1bSt", "Main\x7fSt"])
+def test_control_characters_are_refused_alike_by_api_and_csv(text: str) -> None:
+    _, errors = validate_features({**good_record(), "street": text})
+    valid, rejected = validate_frame(one_row_frame(street=text))
+    assert errors == {"street": "must not contain control characters"}
+    assert valid.empty and rejected["reason"].tolist() == [f"street: {errors['street']}"]
+
+
+@pytest.mark.parametrize("text", ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)"])
+@pytest.mark.parametrize("name", ["street", "city", "country"])
+def test_spreadsheet_formulas_are_refused_alike_by_api_and_csv(name: str, text: str) -> None:
+    _, errors = validate_features({**good_record(), name: text})
+    valid, rejected = validate_frame(one_row_frame(**{name: text}))
+    assert set(errors) == {name} and "formula" in errors[name]
+    assert valid.empty and rejected["reason"].tolist() == [f"{name}: {errors[name]}"]
+    # Inside the text it is harmless.
+    assert validate_features({**good_record(), name: f"A {text}"})[1] == {}
+
+
+CONSISTENT = {**good_record(), "date": "2014-05-02"}
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"yr_built": 2004, "yr_renovated": 2003}, "yr_renovated"),
+        ({"bedrooms": 2.5}, "bedrooms"),
+        ({"sqft_living": 2000, "sqft_above": 1000, "sqft_basement": 500}, "sqft_living"),
+        ({"date": "2999-01-01"}, "date"),
+    ],
+)
+def test_inconsistent_records_are_refused_with_the_field_named(changes: dict, field: str) -> None:
+    record = {**CONSISTENT, **changes}
+    errors = consistency_errors(record)
+    assert list(errors) == [field]
+    valid, rejected = validate_frame(one_row_frame(**changes))
+    assert valid.empty and rejected["reason"].tolist() == [f"{field}: {errors[field]}"]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"yr_renovated": 0},  # never renovated
+        {"yr_built": 2004, "yr_renovated": 2004},
+        {"sqft_living": 2000, "sqft_above": 1500, "sqft_basement": 530},  # within 50 sqft
+        {"sqft_living": 10000, "sqft_above": 7000, "sqft_basement": 2850},  # within 2 %
+        {"date": datetime.now(UTC).date().isoformat()},
+        {"bedrooms": 0.0},
+    ],
+)
+def test_consistent_records_pass_both_forms(changes: dict) -> None:
+    assert consistency_errors({**CONSISTENT, **changes}) == {}
+    valid, rejected = validate_frame(one_row_frame(**changes))
+    assert len(valid) == 1 and rejected.empty
+
+
+def test_rules_skip_fields_that_are_already_wrong() -> None:
+    # A missing or out-of-range field has its own error; no rule piles onto it.
+    assert consistency_errors({"yr_renovated": 1990}) == {}
+    assert consistency_errors({**CONSISTENT, "sqft_above": "a lot"}) == {}
+    _, rejected = validate_frame(one_row_frame(bedrooms=99.5, yr_renovated="x"))
+    assert rejected["reason"].tolist() == [
+        "bedrooms: must be a number from 0 to 50; yr_renovated: not a number"
+    ]
+
+
+def test_the_rule_table_is_the_one_place_rules_live() -> None:
+    assert {rule.field for rule in CONSISTENCY} == {
+        "yr_renovated",
+        "bedrooms",
+        "sqft_living",
+        "date",
+    }
+    record = {**CONSISTENT, "bedrooms": 2.5, "yr_renovated": 1900, "yr_built": 1950}
+    frame = one_row_frame(bedrooms=2.5, yr_renovated=1900, yr_built=1950)
+    _, rejected = validate_frame(frame)
+    expected = "; ".join(f"{k}: {v}" for k, v in consistency_errors(record).items())
+    assert sorted(rejected["reason"].iloc[0].split("; ")) == sorted(expected.split("; "))

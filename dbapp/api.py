@@ -13,6 +13,7 @@ from dbapp.documents import (
     PAGE_QUERY,
     PREDICTION,
     PREDICTION_IN,
+    REJECT_IN,
     REVIEW_IN,
     page_of,
 )
@@ -116,10 +117,10 @@ LIST_HELD = Operation(
 )
 
 
-def _review(summary: str) -> Operation:
+def _review(summary: str, body: Body) -> Operation:
     return Operation(
         summary,
-        body=REVIEW_IN,
+        body=body,
         admin=True,
         path={"request_id": {"type": "string", "pattern": f"^{_PATTERN}$"}},
         responses={
@@ -133,5 +134,5 @@ def _review(summary: str) -> Operation:
     )
 
 
-ACCEPT_HELD = _review("Release a held correction to the next dataset version")
-REJECT_HELD = _review("Keep a held correction out for good, saying who and why")
+ACCEPT_HELD = _review("Release a held correction to the next dataset version", REVIEW_IN)
+REJECT_HELD = _review("Keep a held correction out for good, saying who and why", REJECT_IN)

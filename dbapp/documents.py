@@ -146,6 +146,13 @@ REVIEW_IN = Body(
     },
     required=("by",),
 )
+REJECT_IN = Body(
+    "RejectIn",
+    {
+        "by": _label("by", "who decides (an operator's name)"),
+        "reason": _label("reason", "why it is refused"),
+    },
+)
 PREDICTION_FIELDS = tuple(PREDICTION_IN.props)
 CORRECTION_FIELDS = tuple(CORRECTION_IN.props)
 # The server adds `created_at` to both, and `consumed: False, consumed_in: ""` to a
@@ -250,9 +257,7 @@ def validate_correction(body: Any) -> tuple[dict[str, Any] | None, Errors]:
 
 def validate_review(body: Any, rejecting: bool) -> tuple[dict[str, str] | None, Errors]:
     """An accept/reject body -> ({"by", "reason"}, errors). A rejection must say why."""
-    clean, errors = _validate(REVIEW_IN, body)
-    if clean is not None and rejecting and not clean["reason"]:
-        return None, {"reason": "is required to reject: say why"}
+    clean, errors = _validate(REJECT_IN if rejecting else REVIEW_IN, body)
     if clean is not None:
         clean["reason"] = clean["reason"] or ""
     return clean, errors

@@ -52,8 +52,11 @@ EVALUATION_DIR = "evaluation"
 # Tags promotion writes on the versions it judged.
 TAG_DECISION = "promotion"
 TAG_EVAL_DATASET = "eval_dataset_version"
-# Registered-model tag: fingerprint of the inputs of the last promotion decision.
+TAG_ROLLED_BACK = "rolled_back"  # a version a rollback removed: not a candidate again
+# Registered-model tags: fingerprint of the inputs of the last promotion decision, and
+# the versions that held the alias, oldest first (what a rollback returns to).
 TAG_PROMOTION_INPUTS = "promotion_inputs"
+TAG_CHAMPION_HISTORY = "champion_history"
 
 # Types skops must trust to load the platform's pipelines. Beyond the feature
 # transformers: HistGradientBoosting's tree arrays and its categorical preprocessing
@@ -238,11 +241,18 @@ def model_versions(client: MlflowClient, registered_model: str) -> list[ModelVer
 def latest_by_folder(
     client: MlflowClient, registered_model: str, folders: set[str] | None = None
 ) -> dict[str, ModelVersion]:
-    """The newest version of each model folder (only `folders` if given)."""
+    """The newest version of each model folder (only `folders` if given).
+
+    A folder whose newest version was rolled back has none until it trains again.
+    """
     latest: dict[str, ModelVersion] = {}
+    seen: set[str] = set()
     for mv in model_versions(client, registered_model):
         folder = mv.tags.get(TAG_FOLDER)
-        if folder and (folders is None or folder in folders) and folder not in latest:
+        if not folder or folder in seen or (folders is not None and folder not in folders):
+            continue
+        seen.add(folder)
+        if mv.tags.get(TAG_ROLLED_BACK) != "true":
             latest[folder] = mv
     return latest
 

@@ -1,4 +1,4 @@
-"""The pipeline the CronJobs run in Kubernetes: data job, then training and promotion.
+"""The pipeline the CronJobs run in Kubernetes: data job, training, then promotion once.
 
 Locally the scheduler runs it on an interval and `python -m local_runner pipeline`
 runs it on demand; a file lock keeps the two from overlapping.
@@ -51,6 +51,8 @@ def run_pipeline(config: LocalConfig, env: dict[str, str]) -> bool:
     steps = [
         ("data job", [sys.executable, "-m", "data_collection_and_versioning"]),
         ("training", [sys.executable, "-m", "training", "train-all"]),
+        # Once per pipeline, after every folder trained: judges every folder's newest version.
+        ("promotion", [sys.executable, "-m", "promotion", "promote"]),
     ]
     ok = True
     with pipeline_lock(config):

@@ -1,9 +1,12 @@
 """`python -m training` (console script `houseprice-train`).
 
-    train <folder>   train one model folder if a newer dataset version exists, then promote
-    train-all        train every folder that needs it, then promote
-    promote          score the champion and every folder's newest version; move the alias
+    train <folder>   train one model folder if a newer dataset version exists
+    train-all        train every folder that needs it
+    promote          the same as `python -m promotion promote` (kept as an alias)
     leaderboard      table of folders, versions, metrics and the champion
+
+Training only trains and registers: promotion is its own step, run once per pipeline
+after every folder trained (`python -m promotion promote`).
 
 Configuration comes from the environment (houseprice.settings): MLFLOW_TRACKING_URI,
 BUCKET_2, REGISTERED_MODEL_NAME; MODELS_DIR picks the model folders. Exit status is
@@ -20,13 +23,12 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from mlflow import MlflowClient
+import mlflow
 
 from houseprice import registry
 from houseprice.datasets import Dataset, NoDatasetVersion, latest_version, load_cumulative
 from houseprice.settings import Settings, SettingsError
 from houseprice.storage import open_bucket
-from promotion.promotion import Decision, promote
 from training import discovery
 from training.leaderboard import leaderboard_rows, render
 from training.train import pending, train
@@ -63,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="houseprice-train",
-        description="Train model folders on new dataset versions and promote the best.",
+        description="Train model folders on new dataset versions.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument(
@@ -74,16 +76,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    one = commands.add_parser("train", help="train one model folder, then promote")
+    one = commands.add_parser("train", help="train one model folder")
     one.add_argument("folder", help="model folder name, e.g. linear_regression")
-    one.add_argument("--no-promote", action="store_true", help="train and register only")
     one.set_defaults(command=cmd_train)
 
-    every = commands.add_parser("train-all", help="train every folder that needs it, then promote")
-    every.add_argument("--no-promote", action="store_true", help="train and register only")
+    every = commands.add_parser("train-all", help="train every folder that needs it")
     every.set_defaults(command=cmd_train_all)
 
-    again = commands.add_parser("promote", help="give the champion alias to the best model")
+    again = commands.add_parser("promote", help="alias of `python -m promotion promote`")
     again.set_defaults(command=cmd_promote)
 
     board = commands.add_parser("leaderboard", help="show folders, versions, metrics, champion")
@@ -116,8 +116,6 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     except (LookupError, FileNotFoundError) as exc:
         raise Failure(str(exc)) from None
     failures = job.train_folders([folder])
-    if not args.no_promote:
-        job.promote_if_due()
     return 1 if failures else 0
 
 
@@ -131,8 +129,6 @@ def cmd_train_all(args: argparse.Namespace, settings: Settings) -> int:
         raise Failure(f"no model folders in {job.models_dir}")
     log.info("model folders: %s", ", ".join(f.name for f in folders))
     failures = job.train_folders(folders)
-    if not args.no_promote:
-        job.promote_if_due(folders={f.name for f in folders})
     if failures:
         log.error(
             "%d of %d model folders failed: %s", len(failures), len(folders), ", ".join(failures)
@@ -141,13 +137,9 @@ def cmd_train_all(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_promote(args: argparse.Namespace, settings: Settings) -> int:
-    job = Job(settings, args.models_dir)
-    try:
-        names: set[str] | None = {f.name for f in discovery.discover(job.models_dir)}
-    except FileNotFoundError:
-        names = None  # no model folders here (a promotion-only job): judge every folder
-    job.promote(folders=names)
-    return 0
+    from promotion.cli import main as promotion_main
+
+    return promotion_main(["--verbose", "promote"] if args.verbose else ["promote"])
 
 
 def cmd_leaderboard(args: argparse.Namespace, settings: Settings) -> int:
@@ -171,8 +163,9 @@ class Job:
             registry.check_reachable(settings.MLFLOW_TRACKING_URI)
         except registry.TrackingUnavailable as exc:
             raise Failure(str(exc)) from None
-        uri = settings.MLFLOW_TRACKING_URI
-        self.client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        # Set once for the process: run logging and registration use the global URI.
+        mlflow.set_tracking_uri(settings.MLFLOW_TRACKING_URI)
+        self.client = registry.client_for(settings.MLFLOW_TRACKING_URI)
         self.trained: list[str] = []
         self._data: Dataset | None = None
         self.bucket = open_bucket(settings.BUCKET_2)
@@ -249,26 +242,6 @@ class Job:
                 m["r2"],
             )
         return failures
-
-    def promote_if_due(self, folders: set[str] | None = None) -> None:
-        """Promote after training, or when the champion was not judged on the newest data."""
-        champion = registry.champion_version(self.client, self.registered)
-        judged = champion.tags.get("eval_dataset_version") if champion else None
-        if not self.trained and champion is not None and judged == self.newest:
-            log.info(
-                "champion is version %s, already judged on %s: no promotion due",
-                champion.version,
-                judged,
-            )
-            return
-        self.promote(folders)
-
-    def promote(self, folders: set[str] | None = None) -> Decision | None:
-        decision = promote(self.client, self.registered, self.data, folders=folders)
-        if decision is None:
-            log.warning("no version of %s registered yet: nothing to promote", self.registered)
-            return None
-        return decision
 
 
 def _first_line(exc: BaseException) -> str:

@@ -94,7 +94,7 @@ def train(
         signature = infer_signature(example, estimator.predict(example))
     trusted = [*registry.SKOPS_TRUSTED_TYPES, *spec.trusted_types]
 
-    mlflow.set_tracking_uri(client.tracking_uri)
+    # The process-wide tracking URI is set by the entry point (training.cli), not here.
     with mlflow.start_run(
         experiment_id=experiment_id,
         run_name=f"{spec.name}-{data.version}",

@@ -351,7 +351,9 @@ def promote(
                 NOTHING,
                 f"no version of {registered_model} registered yet: nothing to promote",
             )
-        inputs = fingerprint(evaluation, champion_mv, challengers_mv, config)
+        inputs = fingerprint(
+            evaluation, _version(champion_mv), [str(mv.version) for mv in challengers_mv], config
+        )
         if _last_inputs(client, registered_model) == inputs:
             return _skipped(registered_model, evaluation, champion_mv, inputs)
 
@@ -376,21 +378,19 @@ def promote(
         if _version(current) != _version(champion_mv):
             log.info("champion moved while scoring (now %s); deciding again", _version(current))
             continue
-        apply(client, decision, evaluation, config, inputs)
+        apply(client, decision, evaluation, config)
         return decision
     raise AliasKeptMoving("the champion alias kept moving while promoting; try again later")
 
 
 def fingerprint(
-    evaluation: EvaluationSet,
-    champion: ModelVersion | None,
-    challengers: list[ModelVersion],
-    config: PromotionConfig,
+    evaluation: EvaluationSet, champion: str | None, challengers: list[str], config: PromotionConfig
 ) -> str:
+    """What a decision depends on: rows, champion, challengers and the rule's settings."""
     body = {
         "data": [evaluation.dataset_version, evaluation.rows_key],
-        "champion": _version(champion),
-        "challengers": sorted(str(mv.version) for mv in challengers),
+        "champion": champion,
+        "challengers": sorted(challengers, key=int),
         "rule": config.record(),
     }
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:20]
@@ -449,11 +449,7 @@ def _tag_metrics(tags: dict[str, str], prefix: str) -> dict[str, float]:
 
 
 def apply(
-    client: MlflowClient,
-    decision: Decision,
-    evaluation: EvaluationSet,
-    config: PromotionConfig,
-    inputs: str,
+    client: MlflowClient, decision: Decision, evaluation: EvaluationSet, config: PromotionConfig
 ) -> None:
     """Calibration, alias, verdict tags, decision record, inputs fingerprint: in that order."""
     name = decision.registered_model
@@ -483,6 +479,11 @@ def apply(
     for c in decision.candidates:
         _tag_verdict(client, decision, c)
     record(client, decision)
+    # The state this decision leaves: the same champion and challengers next time are
+    # skipped. Versions that could not be scored are left out, so they are tried again.
+    champion = decision.champion.version if decision.champion else None
+    judged = [c.version for c in decision.candidates if c.scored and c.version != champion]
+    inputs = fingerprint(evaluation, champion, judged, config)
     client.set_registered_model_tag(name, registry.TAG_PROMOTION_INPUTS, inputs)
     log.info("promotion: %s", decision.summary)
 

@@ -132,6 +132,8 @@ def _configure_logging(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
+    for ours in ("promotion", "houseprice"):
+        logging.getLogger(ours).setLevel(logging.DEBUG if verbose else logging.INFO)
     for name in ("mlflow", "alembic", "urllib3", "skops"):
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
     if not verbose:

@@ -98,7 +98,8 @@ def _configure_logging(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
-    logging.getLogger("houseprice").setLevel(logging.DEBUG if verbose else logging.INFO)
+    for ours in ("training", "houseprice"):
+        logging.getLogger(ours).setLevel(logging.DEBUG if verbose else logging.INFO)
     # MLflow's own progress lines and library warnings would drown ours.
     for name in ("mlflow", "alembic", "urllib3", "skops"):
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)

@@ -591,7 +591,7 @@ def rollback(client: MlflowClient, registered_model: str, dataset_version: str =
     previous = _candidate_from(current)
     champion = _candidate_from(back)
     summary = (
-        f"rollback: {champion.label} is champion again, replacing {previous.label} "
+        f"{champion.label} is champion again, replacing {previous.label} "
         "(rolled back: it is not a candidate again until its folder trains a new version)"
     )
     client.set_model_version_tag(registered_model, current.version, registry.TAG_DECISION, summary)

@@ -38,16 +38,20 @@ class Calibration:
     def fit(
         cls, y_true: np.ndarray, y_pred: np.ndarray, level: float = DEFAULT_LEVEL
     ) -> Calibration:
-        """From held-out prices and predictions (all positive and finite)."""
+        """From held-out prices (positive) and finite predictions.
+
+        A prediction under one dollar (a linear model can predict a negative price) is
+        counted as one dollar: its large residual widens the range, as it should.
+        """
         if not 0.0 < level < 1.0:
             raise ValueError("level must be strictly between 0 and 1")
         y_true = np.asarray(y_true, dtype=np.float64)
         y_pred = np.asarray(y_pred, dtype=np.float64)
         if len(y_true) == 0 or y_true.shape != y_pred.shape:
             raise ValueError("calibration needs one prediction per held-out price")
-        if not (np.all(y_true > 0) and np.all(y_pred > 0) and np.all(np.isfinite(y_pred))):
-            raise ValueError("calibration needs positive, finite prices and predictions")
-        residuals = np.sort(np.log(y_true) - np.log(y_pred))
+        if not (np.all(y_true > 0) and np.all(np.isfinite(y_pred))):
+            raise ValueError("calibration needs positive prices and finite predictions")
+        residuals = np.sort(np.log(y_true) - np.log(np.maximum(y_pred, 1.0)))
         n = len(residuals)
         tail = (1.0 - level) / 2.0
         # Split conformal: the k-th smallest with k = ceil((n + 1)(1 - tail)), clipped to n.
@@ -109,5 +113,6 @@ class Calibration:
 
     def coverage(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
         """Share of `y_true` inside the range of its prediction (for measuring)."""
-        ratio = np.log(np.asarray(y_true, np.float64)) - np.log(np.asarray(y_pred, np.float64))
+        y_pred = np.maximum(np.asarray(y_pred, np.float64), 1.0)
+        ratio = np.log(np.asarray(y_true, np.float64)) - np.log(y_pred)
         return float(np.mean((ratio >= self.log_low) & (ratio <= self.log_high)))

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from houseprice.storage import open_bucket
 from local_runner.config import LocalConfig
 
 SEED_MARKER = ".seeded"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @contextmanager
@@ -46,31 +47,68 @@ def seed_once(config: LocalConfig, env: dict[str, str]) -> bool:
     return True
 
 
-def run_pipeline(config: LocalConfig, env: dict[str, str]) -> bool:
-    """Run every step; True when all succeeded. A failed step is reported, not raised."""
-    steps = [
-        ("data job", [sys.executable, "-m", "data_collection_and_versioning"]),
-        ("training", [sys.executable, "-m", "training", "train-all"]),
-        # Once per pipeline, after every folder trained: judges every folder's newest version.
-        ("promotion", [sys.executable, "-m", "promotion", "promote"]),
-    ]
+# The folder trained first when there is no champion yet: the fastest to fit, so the
+# platform serves a price within seconds of its first start.
+FIRST_FOLDER_DEFAULT = "log_ridge"
+
+
+def run_pipeline(
+    config: LocalConfig, env: dict[str, str], before_training: Callable[[], object] | None = None
+) -> bool:
+    """Run every step; True when all succeeded. A failed step is reported, not raised.
+
+    Order: data job -> (no champion yet: the fastest folder, then a first promotion)
+    -> train-all -> promotion, once. `before_training` runs after the data job (the
+    scheduler waits for MLflow there, so MLflow's start-up overlaps the data job).
+    """
+    python = [sys.executable, "-m"]
     ok = True
     with pipeline_lock(config):
-        for name, cmd in steps:
-            started = time.monotonic()
-            print(f"pipeline: {name} starting", flush=True)
-            code = subprocess.call(cmd, env=env, cwd=Path(__file__).resolve().parents[1])
-            took = time.monotonic() - started
-            print(
-                f"pipeline: {name} {'done' if code == 0 else f'FAILED (exit {code})'} "
-                f"in {took:.1f}s",
-                flush=True,
-            )
-            if code != 0:
-                ok = False
-                if name == "data job":
-                    break  # training on a half-known state helps nobody
+        if not _step("data job", [*python, "data_collection_and_versioning"], env):
+            return False  # training on a half-known state helps nobody
+        if before_training is not None:
+            before_training()
+        first = first_folder(env) if not _has_champion(env) else None
+        if first is not None:
+            ok &= _step("first model", [*python, "training", "train", first], env)
+            ok &= _step("first promotion", [*python, "promotion", "promote"], env)
+        ok &= _step("training", [*python, "training", "train-all"], env)
+        # Once per pipeline, after every folder trained: judges every folder's newest version.
+        ok &= _step("promotion", [*python, "promotion", "promote"], env)
     return ok
+
+
+def _step(name: str, cmd: list[str], env: dict[str, str]) -> bool:
+    started = time.monotonic()
+    print(f"pipeline: {name} starting", flush=True)
+    code = subprocess.call(cmd, env=env, cwd=ROOT)
+    took = time.monotonic() - started
+    outcome = "done" if code == 0 else f"FAILED (exit {code})"
+    print(f"pipeline: {name} {outcome} in {took:.1f}s", flush=True)
+    return code == 0
+
+
+def first_folder(env: dict[str, str]) -> str | None:
+    """FIRST_CHAMPION_FOLDER (default log_ridge) if that model folder exists."""
+    name = env.get("FIRST_CHAMPION_FOLDER", FIRST_FOLDER_DEFAULT).strip()
+    models_dir = Path(env.get("MODELS_DIR") or ROOT / "models")
+    return name if name and (models_dir / name / "model.py").is_file() else None
+
+
+def _has_champion(env: dict[str, str]) -> bool:
+    """True when a champion exists, or when that cannot be told (then no shortcut)."""
+    from houseprice import registry
+    from houseprice.settings import Settings
+
+    try:
+        settings = Settings.from_env(env)
+        registry.configure_client_timeouts()
+        return (
+            registry.find_champion(settings.MLFLOW_TRACKING_URI, settings.REGISTERED_MODEL_NAME)
+            is not None
+        )
+    except Exception:
+        return True
 
 
 def prometheus_available() -> bool:

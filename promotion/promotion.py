@@ -466,10 +466,14 @@ def apply(
         else:
             log.error("could not score %s: %s", c.label, c.error)
     if winner is not None and winner.scored:
-        calibration = calibrate(winner, evaluation, config.interval_level)
-        for key, value in calibration.tags().items():
-            client.set_model_version_tag(name, winner.version, key, value)
-        decision.calibration = calibration.tags()
+        try:
+            calibration = calibrate(winner, evaluation, config.interval_level)
+        except ValueError as exc:  # the decision stands; the version has no range yet
+            log.error("could not calibrate %s: %s", winner.label, exc)
+        else:
+            for key, value in calibration.tags().items():
+                client.set_model_version_tag(name, winner.version, key, value)
+            decision.calibration = calibration.tags()
     if decision.changed and winner is not None:
         client.set_registered_model_alias(name, registry.CHAMPION, winner.version)
         _push_history(client, name, decision.previous, winner.version)

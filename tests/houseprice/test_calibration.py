@@ -46,8 +46,15 @@ def test_tags_round_trip_and_missing_tags_say_why():
     assert Calibration.missing_reason(calibration.tags()) is None
 
 
+def test_a_negative_prediction_widens_the_range_instead_of_failing():
+    calibration = Calibration.fit(np.array([100.0, 100.0, 100.0]), np.array([100.0, 90.0, -5.0]))
+    assert calibration.log_high == pytest.approx(math.log(100.0))  # counted as $1
+
+
 def test_bad_inputs_are_refused():
-    with pytest.raises(ValueError, match="positive"):
-        Calibration.fit(np.array([1.0, 2.0]), np.array([1.0, -2.0]))
+    with pytest.raises(ValueError, match="positive prices"):
+        Calibration.fit(np.array([1.0, -2.0]), np.array([1.0, 2.0]))
+    with pytest.raises(ValueError, match="finite"):
+        Calibration.fit(np.array([1.0, 2.0]), np.array([1.0, np.nan]))
     with pytest.raises(ValueError, match="level"):
         Calibration.fit(np.array([1.0]), np.array([1.0]), level=1.0)

@@ -144,3 +144,26 @@ def test_prometheus_config_scrapes_every_service_and_passes_promtool(tmp_path: P
     assert promtool, "promtool comes with Debian's prometheus package (make test installs it)"
     check = subprocess.run([promtool, "check", "config", str(path)], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_pipeline_order_with_and_without_a_champion(tmp_path: Path, monkeypatch) -> None:
+    """Data job, first champion from the fastest folder when none exists, train-all, promote."""
+    from local_runner import pipeline
+
+    config = LocalConfig.from_env({"HOUSEPRICE_DATA_DIR": str(tmp_path)})
+    ran: list[list[str]] = []
+    monkeypatch.setattr(pipeline, "_step", lambda name, cmd, env: ran.append(cmd[2:]) or True)
+    waited: list[str] = []
+    for has_champion in (False, True):
+        ran.clear()
+        monkeypatch.setattr(pipeline, "_has_champion", lambda env, h=has_champion: h)
+        assert pipeline.run_pipeline(config, {}, before_training=lambda: waited.append("mlflow"))
+        first = [["training", "train", "log_ridge"], ["promotion", "promote"]]
+        assert ran == [
+            ["data_collection_and_versioning"],
+            *([] if has_champion else first),
+            ["training", "train-all"],
+            ["promotion", "promote"],
+        ]
+    assert waited == ["mlflow", "mlflow"]  # after the data job, before any training
+    assert pipeline.first_folder({"FIRST_CHAMPION_FOLDER": "no_such_folder"}) is None

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from houseprice.storage import open_bucket
 from local_runner.config import LocalConfig
+from training import NO_SHORTCUT
 
 SEED_MARKER = ".seeded"
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,40 +53,57 @@ def seed_once(config: LocalConfig, env: dict[str, str]) -> bool:
 FIRST_FOLDER_DEFAULT = "log_ridge"
 
 
+# The folder trained first when there is no champion yet: the fastest to fit, so the
+# platform serves a price within seconds of its first start.
+FIRST_FOLDER_DEFAULT = "log_ridge"
+# How long the first model's training waits for MLflow, which may still be starting.
+MLFLOW_START_WAIT = 300
+
+
 def run_pipeline(
     config: LocalConfig, env: dict[str, str], before_training: Callable[[], object] | None = None
 ) -> bool:
     """Run every step; True when all succeeded. A failed step is reported, not raised.
 
     Order: data job -> (no champion yet: the fastest folder, then a first promotion)
-    -> train-all -> promotion, once. `before_training` runs after the data job (the
-    scheduler waits for MLflow there, so MLflow's start-up overlaps the data job).
+    -> train-all -> promotion, once. The first model's process starts right after the
+    data job and waits for MLflow itself, so its imports overlap MLflow's start-up;
+    `before_training` (the scheduler waits for MLflow there) runs before train-all.
     """
     python = [sys.executable, "-m"]
     ok = True
     with pipeline_lock(config):
-        if not _step("data job", [*python, "data_collection_and_versioning"], env):
+        if _call("data job", [*python, "data_collection_and_versioning"], env) != 0:
             return False  # training on a half-known state helps nobody
+        first = first_folder(env)
+        if first is not None:
+            first_cmd = [*python, "training", "train", first, "--unless-champion"]
+            code = _call(
+                "first model", [*first_cmd, "--wait-for-mlflow", f"{MLFLOW_START_WAIT}"], env
+            )
+            if code == 0:
+                ok &= _call("first promotion", [*python, "promotion", "promote"], env) == 0
+            elif code != NO_SHORTCUT:
+                ok = False
         if before_training is not None:
             before_training()
-        first = first_folder(env) if not _has_champion(env) else None
-        if first is not None:
-            ok &= _step("first model", [*python, "training", "train", first], env)
-            ok &= _step("first promotion", [*python, "promotion", "promote"], env)
-        ok &= _step("training", [*python, "training", "train-all"], env)
+        ok &= _call("training", [*python, "training", "train-all"], env) == 0
         # Once per pipeline, after every folder trained: judges every folder's newest version.
-        ok &= _step("promotion", [*python, "promotion", "promote"], env)
+        ok &= _call("promotion", [*python, "promotion", "promote"], env) == 0
     return ok
 
 
-def _step(name: str, cmd: list[str], env: dict[str, str]) -> bool:
+def _call(name: str, cmd: list[str], env: dict[str, str]) -> int:
     started = time.monotonic()
     print(f"pipeline: {name} starting", flush=True)
     code = subprocess.call(cmd, env=env, cwd=ROOT)
     took = time.monotonic() - started
-    outcome = "done" if code == 0 else f"FAILED (exit {code})"
+    if code == NO_SHORTCUT and name == "first model":
+        outcome = "not needed (a champion exists)"
+    else:
+        outcome = "done" if code == 0 else f"FAILED (exit {code})"
     print(f"pipeline: {name} {outcome} in {took:.1f}s", flush=True)
-    return code == 0
+    return code
 
 
 def first_folder(env: dict[str, str]) -> str | None:
@@ -93,22 +111,6 @@ def first_folder(env: dict[str, str]) -> str | None:
     name = env.get("FIRST_CHAMPION_FOLDER", FIRST_FOLDER_DEFAULT).strip()
     models_dir = Path(env.get("MODELS_DIR") or ROOT / "models")
     return name if name and (models_dir / name / "model.py").is_file() else None
-
-
-def _has_champion(env: dict[str, str]) -> bool:
-    """True when a champion exists, or when that cannot be told (then no shortcut)."""
-    from houseprice import registry
-    from houseprice.settings import Settings
-
-    try:
-        settings = Settings.from_env(env)
-        registry.configure_client_timeouts()
-        return (
-            registry.find_champion(settings.MLFLOW_TRACKING_URI, settings.REGISTERED_MODEL_NAME)
-            is not None
-        )
-    except Exception:
-        return True
 
 
 def prometheus_available() -> bool:

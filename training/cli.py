@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,7 +30,7 @@ from houseprice import registry
 from houseprice.datasets import Dataset, NoDatasetVersion, latest_version, load_cumulative
 from houseprice.settings import Settings, SettingsError
 from houseprice.storage import open_bucket
-from training import discovery
+from training import NO_SHORTCUT, discovery
 from training.leaderboard import leaderboard_rows, render
 from training.train import pending, train
 
@@ -78,6 +79,18 @@ def _parser() -> argparse.ArgumentParser:
 
     one = commands.add_parser("train", help="train one model folder")
     one.add_argument("folder", help="model folder name, e.g. linear_regression")
+    one.add_argument(
+        "--unless-champion",
+        action="store_true",
+        help=f"exit {NO_SHORTCUT} without training when a champion exists (first start)",
+    )
+    one.add_argument(
+        "--wait-for-mlflow",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long for MLflow to answer (it may still be starting)",
+    )
     one.set_defaults(command=cmd_train)
 
     every = commands.add_parser("train-all", help="train every folder that needs it")
@@ -111,7 +124,12 @@ def _configure_logging(verbose: bool) -> None:
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
-    job = Job(settings, args.models_dir)
+    job = Job(settings, args.models_dir, wait_seconds=args.wait_for_mlflow)
+    if args.unless_champion:
+        champion = registry.champion_version(job.client, job.registered)
+        if champion is not None:
+            log.info("version %s is champion: no first-champion training", champion.version)
+            return NO_SHORTCUT
     try:
         folder = discovery.find(args.folder, job.models_dir)
     except (LookupError, FileNotFoundError) as exc:
@@ -156,14 +174,25 @@ def cmd_leaderboard(args: argparse.Namespace, settings: Settings) -> int:
 class Job:
     """One command's context: a reachable MLflow, the dataset bucket, the newest version."""
 
-    def __init__(self, settings: Settings, models_dir: Path | None, need_data: bool = True):
+    def __init__(
+        self,
+        settings: Settings,
+        models_dir: Path | None,
+        need_data: bool = True,
+        wait_seconds: float = 0.0,
+    ):
         registry.configure_client_timeouts()  # before the first MLflow request
         self.registered = settings.REGISTERED_MODEL_NAME
         self.models_dir = (models_dir or discovery.default_models_dir()).resolve()
-        try:
-            registry.check_reachable(settings.MLFLOW_TRACKING_URI)
-        except registry.TrackingUnavailable as exc:
-            raise Failure(str(exc)) from None
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                registry.check_reachable(settings.MLFLOW_TRACKING_URI)
+                break
+            except registry.TrackingUnavailable as exc:
+                if time.monotonic() >= deadline:
+                    raise Failure(str(exc)) from None
+                time.sleep(0.5)
         # Set once for the process: run logging and registration use the global URI.
         mlflow.set_tracking_uri(settings.MLFLOW_TRACKING_URI)
         self.client = registry.client_for(settings.MLFLOW_TRACKING_URI)

@@ -152,18 +152,23 @@ def test_pipeline_order_with_and_without_a_champion(tmp_path: Path, monkeypatch)
 
     config = LocalConfig.from_env({"HOUSEPRICE_DATA_DIR": str(tmp_path)})
     ran: list[list[str]] = []
-    monkeypatch.setattr(pipeline, "_step", lambda name, cmd, env: ran.append(cmd[2:]) or True)
-    waited: list[str] = []
-    for has_champion in (False, True):
+    waited: list[int] = []
+    for first_code in (0, pipeline.NO_SHORTCUT):
+
+        def call(name, cmd, env, code=first_code):
+            ran.append(cmd[2:])
+            return code if name == "first model" else 0
+
         ran.clear()
-        monkeypatch.setattr(pipeline, "_has_champion", lambda env, h=has_champion: h)
-        assert pipeline.run_pipeline(config, {}, before_training=lambda: waited.append("mlflow"))
-        first = [["training", "train", "log_ridge"], ["promotion", "promote"]]
+        monkeypatch.setattr(pipeline, "_call", call)
+        assert pipeline.run_pipeline(config, {}, before_training=lambda: waited.append(len(ran)))
+        first = ["training", "train", "log_ridge", "--unless-champion", "--wait-for-mlflow", "300"]
         assert ran == [
             ["data_collection_and_versioning"],
-            *([] if has_champion else first),
+            first,
+            *([["promotion", "promote"]] if first_code == 0 else []),
             ["training", "train-all"],
             ["promotion", "promote"],
         ]
-    assert waited == ["mlflow", "mlflow"]  # after the data job, before any training
+    assert waited == [3, 2]  # MLflow is waited for only before train-all
     assert pipeline.first_folder({"FIRST_CHAMPION_FOLDER": "no_such_folder"}) is None

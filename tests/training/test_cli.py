@@ -20,6 +20,7 @@ from promotion.cli import main as promotion_main
 from tests.support.datasets import sample_rows, write_version
 from tests.support.model_folders import LINEAR, LOG_RIDGE, MEDIAN, write_model
 from tests.support.servers import free_port
+from training import NO_SHORTCUT
 from training.cli import main
 
 
@@ -222,10 +223,12 @@ def test_train_one_folder_then_promote(training_env, caplog):
     write_model(env.models_dir, "log_ridge", LOG_RIDGE)
     write_model(env.models_dir, "median", MEDIAN)
     write_version(env.bucket, 1, sample_rows().iloc[:600])
-    assert main(["train", "median"]) == 0
+    assert main(["train", "median", "--unless-champion", "--wait-for-mlflow", "5"]) == 0
     assert registry.champion_version(env.client(), env.registered) is None
     assert main(["promote"]) == 0  # the alias of `python -m promotion promote`
     assert registry.champion_version(env.client(), env.registered).tags["model_folder"] == "median"
+    assert main(["train", "log_ridge", "--unless-champion"]) == NO_SHORTCUT  # trains nothing
+    assert len(versions_of(env)) == 1
     assert main(["train", "log_ridge"]) == 0
     assert registry.champion_version(env.client(), env.registered).tags["model_folder"] == "median"
     assert promotion_main(["promote"]) == 0

@@ -53,12 +53,19 @@ def main() -> int:
     parser.add_argument(
         "--installed", action="store_true", help="this checkout's .venv, a fresh data dir"
     )
+    parser.add_argument(
+        "--checkout",
+        type=Path,
+        default=ROOT,
+        help="with --installed: run the platform of this checkout (e.g. an older commit) "
+        "with this checkout's virtualenv, for a side-by-side comparison",
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="houseprice-fresh-"))
     clone = workdir / "houseprice"
     if args.installed:
-        clone = ROOT
+        clone = args.checkout.resolve()
         command = [str(ROOT / ".venv" / "bin" / "python"), "-m", "local_runner", "up"]
     else:
         subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)

@@ -23,11 +23,12 @@ import warnings
 from collections.abc import Sequence
 
 import mlflow
+from mlflow import MlflowClient
 
 from houseprice import registry
 from houseprice.datasets import latest_version
 from houseprice.settings import Settings, SettingsError
-from houseprice.storage import open_bucket
+from houseprice.storage import Bucket, open_bucket
 from promotion import rows
 from promotion.config import PromotionConfig, PromotionConfigError
 from promotion.lease import Lease, LeaseHeld
@@ -77,7 +78,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 1 if decision.outcome == DEFERRED else 0
 
 
-def cmd_promote(args, settings, config, client, bucket, lease) -> Decision:
+def cmd_promote(
+    args: argparse.Namespace,
+    settings: Settings,
+    config: PromotionConfig,
+    client: MlflowClient,
+    bucket: Bucket,
+    lease: Lease,
+) -> Decision:
     newest = latest_version(bucket)
     if newest is None:
         raise LookupError(f"no dataset version in {bucket.url} yet: run the data job first")
@@ -93,7 +101,14 @@ def cmd_promote(args, settings, config, client, bucket, lease) -> Decision:
     return promote(client, settings.REGISTERED_MODEL_NAME, evaluation, config, renew=lease.renew)
 
 
-def cmd_rollback(args, settings, config, client, bucket, lease) -> Decision:
+def cmd_rollback(
+    args: argparse.Namespace,
+    settings: Settings,
+    config: PromotionConfig,
+    client: MlflowClient,
+    bucket: Bucket,
+    lease: Lease,
+) -> Decision:
     return rollback(client, settings.REGISTERED_MODEL_NAME, latest_version(bucket) or "")
 
 

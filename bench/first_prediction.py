@@ -7,6 +7,11 @@ with SIGINT, as Ctrl-C would.
 
     .venv/bin/python bench/first_prediction.py            # pip's cache allowed
     .venv/bin/python bench/first_prediction.py --no-cache # every package downloaded again
+    .venv/bin/python bench/first_prediction.py --installed
+
+With --installed it runs `python -m local_runner up` in this checkout with its own
+virtualenv (already installed) and a fresh, empty data directory: the time from start
+to the first price is then the platform's own (services, data job, first champion).
 """
 
 from __future__ import annotations
@@ -43,11 +48,26 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-cache", action="store_true", help="install without pip's cache")
     parser.add_argument("--timeout", type=float, default=1200, help="give up after (s)")
+    parser.add_argument(
+        "--installed", action="store_true", help="this checkout's .venv, a fresh data dir"
+    )
+    parser.add_argument(
+        "--checkout",
+        type=Path,
+        default=ROOT,
+        help="with --installed: run the platform of this checkout (e.g. an older commit) "
+        "with this checkout's virtualenv, for a side-by-side comparison",
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="houseprice-fresh-"))
     clone = workdir / "houseprice"
-    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    if args.installed:
+        clone = args.checkout.resolve()
+        command = [str(ROOT / ".venv" / "bin" / "python"), "-m", "local_runner", "up"]
+    else:
+        subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+        command = ["make", "up"]
     ports = {var: free_port() for var in PORT_VARS}
     env = {key: value for key, value in os.environ.items() if not key.startswith("VIRTUAL_ENV")}
     env.update({var: str(port) for var, port in ports.items()})
@@ -56,13 +76,15 @@ def main() -> int:
     )
     if args.no_cache:
         env["PIP_NO_CACHE_DIR"] = "1"
+    if args.installed:
+        env["HOUSEPRICE_DATA_DIR"] = str(workdir / "data")
     log_path = workdir / "make-up.log"
     print(f"fresh clone in {clone}; log in {log_path}", flush=True)
 
     started = time.monotonic()
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            ["make", "up"],
+            command,
             cwd=clone,
             env=env,
             stdout=log,
@@ -82,6 +104,8 @@ def main() -> int:
                 marks["installed"] = time.monotonic() - started
             if "data job" not in marks and re.search(r"pipeline: data job done", text):
                 marks["data job"] = time.monotonic() - started
+            if "first promotion" not in marks and "pipeline: first promotion done" in text:
+                marks["first promotion"] = time.monotonic() - started
             try:
                 reply = requests.post(url, json=RECORD, timeout=2)
                 if reply.status_code == 200:
@@ -103,6 +127,9 @@ def main() -> int:
         print(f"{stage:>17}: {seconds:6.1f} s")
     print(f"first price ${price:,.0f} from {model['model_folder']} version {model['version']}")
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+    for line in log_path.read_text(errors="replace").splitlines():
+        if "pipeline:" in line:
+            print(line[-110:])
     return 0
 
 

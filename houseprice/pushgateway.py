@@ -249,17 +249,17 @@ def push_training(
 
 
 def promotion_metrics(decision: Any, started: float) -> JobMetrics:
-    """A promotion decision (promotion.promotion.Decision): champion, its scores, every
-    scored version's MdAPE on the same rows."""
+    """A promotion decision (promotion.promotion.Decision): champion, its scores on the
+    recent rows, every scored candidate's MdAPE on the same rows."""
     metrics = JobMetrics(PROMOTION)
     metrics.set("houseprice_promotion_changed", 1.0 if decision.changed else 0.0)
-    for score in decision.scores:
-        if not score.error and "mdape" in score.metrics:
+    for candidate in decision.candidates:
+        if not candidate.error and "mdape" in candidate.recent:
             metrics.set(
                 "houseprice_model_mdape",
-                score.metrics["mdape"],
-                folder=score.model_folder,
-                version=score.version,
+                candidate.recent["mdape"],
+                folder=candidate.model_folder,
+                version=candidate.version,
             )
     champion = decision.champion
     if champion is not None:
@@ -267,7 +267,7 @@ def promotion_metrics(decision: Any, started: float) -> JobMetrics:
         number = version_number(champion.dataset_version)
         if number is not None:
             metrics.set("houseprice_champion_dataset_version", number)
-        for name, value in champion.metrics.items():
+        for name, value in decision.champion_metrics.items():
             metrics.set("houseprice_champion_metric", value, metric=name)
     metrics.finished(started)
     return metrics

@@ -6,17 +6,24 @@ Naming (one registered model is one competition):
 - the served model: registered model version holding the alias "champion".
 Prefixing experiments with the registered model name keeps two platforms that share
 one MLflow server (say staging and production) from reading each other's history.
+
+This module is the one registry contract: the alias, the tag names, the error codes
+that mean "not there (yet)", the champion lookup and the version download. Training,
+promotion and mlapp all use it.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import numpy as np
 import requests
 from mlflow import MlflowClient
 from mlflow.entities import ViewType
@@ -27,14 +34,30 @@ from houseprice.datasets import version_number
 from houseprice.features import TRUSTED_TYPES as FEATURE_TYPES
 from houseprice.settings import redact_url as redact  # one redaction rule, with the settings
 
-CHAMPION = "champion"
+CHAMPION = "champion"  # the registry alias of the served version
 PROMOTIONS = "promotions"
+
+# MLflow answers these when the registered model or its alias does not exist (yet).
+NOT_FOUND_CODES = frozenset({"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"})
 
 # Tags on every training run and registered version. mlapp reads model_folder and
 # dataset_version from the champion's version.
 TAG_FOLDER = "model_folder"
 TAG_DATASET = "dataset_version"
 TAG_COMMIT = "git_commit"
+# "<dataset version>:<rows key>" of the predictions recorded with the version's run
+# (artifact EVALUATION_DIR/<dataset version>.npy), so a version is scored only once per
+# evaluation set. The rows key is houseprice.evaluation.rows_key of the rows predicted.
+TAG_EVALUATED = "evaluated_on"
+EVALUATION_DIR = "evaluation"
+# Tags promotion writes on the versions it judged.
+TAG_DECISION = "promotion"
+TAG_EVAL_DATASET = "eval_dataset_version"
+TAG_ROLLED_BACK = "rolled_back"  # a version a rollback removed: not a candidate again
+# Registered-model tags: fingerprint of the inputs of the last promotion decision, and
+# the versions that held the alias, oldest first (what a rollback returns to).
+TAG_PROMOTION_INPUTS = "promotion_inputs"
+TAG_CHAMPION_HISTORY = "champion_history"
 
 # Types skops must trust to load the platform's pipelines. Beyond the feature
 # transformers: HistGradientBoosting's tree arrays and its categorical preprocessing
@@ -56,6 +79,8 @@ CLIENT_ENV_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
+    # A job's stdout carries its own result (e.g. `python -m promotion --json`), not links.
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
 }
 
 
@@ -161,14 +186,39 @@ def git_commit(cwd: Path | None = None) -> str:
     return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else "unknown"
 
 
+def client_for(tracking_uri: str) -> MlflowClient:
+    """A client whose tracking and registry calls both go to `tracking_uri`."""
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
 def champion_version(client: MlflowClient, registered_model: str) -> ModelVersion | None:
     """The version holding the champion alias, or None (no model or no alias yet)."""
     try:
         return client.get_model_version_by_alias(registered_model, CHAMPION)
     except MlflowException as exc:
-        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+        if exc.error_code in NOT_FOUND_CODES:
             return None
         raise
+
+
+@dataclass(frozen=True)
+class Champion:
+    """What the alias points at: enough to decide whether to load, and to describe."""
+
+    name: str
+    version: str
+    run_id: str
+    tags: dict[str, str]
+
+
+def find_champion(tracking_uri: str, registered_model: str) -> Champion | None:
+    """The version the alias points at, or None when there is none. Raises if MLflow fails."""
+    mv = champion_version(client_for(tracking_uri), registered_model)
+    if mv is None:
+        return None
+    return Champion(
+        name=registered_model, version=str(mv.version), run_id=mv.run_id or "", tags=mv.tags
+    )
 
 
 def model_versions(client: MlflowClient, registered_model: str) -> list[ModelVersion]:
@@ -189,24 +239,82 @@ def model_versions(client: MlflowClient, registered_model: str) -> list[ModelVer
 def latest_by_folder(
     client: MlflowClient, registered_model: str, folders: set[str] | None = None
 ) -> dict[str, ModelVersion]:
-    """The newest version of each model folder (only `folders` if given)."""
+    """The newest version of each model folder (only `folders` if given).
+
+    A folder whose newest version was rolled back has none until it trains again.
+    """
     latest: dict[str, ModelVersion] = {}
+    seen: set[str] = set()
     for mv in model_versions(client, registered_model):
         folder = mv.tags.get(TAG_FOLDER)
-        if folder and (folders is None or folder in folders) and folder not in latest:
+        if not folder or folder in seen or (folders is not None and folder not in folders):
+            continue
+        seen.add(folder)
+        if mv.tags.get(TAG_ROLLED_BACK) != "true":
             latest[folder] = mv
     return latest
 
 
+def version_uri(registered_model: str, version: str | int) -> str:
+    return f"models:/{registered_model}/{version}"
+
+
+def download_version(
+    client: MlflowClient, registered_model: str, version: str | int, dst: str | Path
+) -> str:
+    """Download a registered version's model directory into `dst`; returns its local path.
+
+    By version number, never by alias: the alias may move during the download, and a
+    model must match the version it is reported as. Resolved through this client: a
+    models:/ URI would go to the process-wide registry.
+    """
+    import mlflow.artifacts
+
+    source = client.get_model_version_download_uri(registered_model, str(version))
+    return mlflow.artifacts.download_artifacts(
+        artifact_uri=source, dst_path=str(dst), tracking_uri=client.tracking_uri
+    )
+
+
 def load_version(client: MlflowClient, registered_model: str, version: str | int) -> Any:
     """The fitted estimator of a registered version, from the client's server."""
-    import mlflow.artifacts
     import mlflow.sklearn
 
-    # Resolved through this client: a models:/ URI would go to the process-wide registry.
-    source = client.get_model_version_download_uri(registered_model, str(version))
     with tempfile.TemporaryDirectory(prefix="houseprice-model-") as tmp:
+        return mlflow.sklearn.load_model(download_version(client, registered_model, version, tmp))
+
+
+# -- recorded evaluations: a version's predictions on an evaluation set, kept with its run
+
+
+def evaluated_on(dataset_version: str, rows_key: str) -> str:
+    return f"{dataset_version}:{rows_key}"
+
+
+def record_predictions(
+    client: MlflowClient, run_id: str, dataset_version: str, predictions: np.ndarray
+) -> None:
+    """Keep `predictions` (one per evaluation row, in row order) with the run."""
+    with tempfile.TemporaryDirectory(prefix="houseprice-eval-") as tmp:
+        path = Path(tmp) / f"{dataset_version}.npy"
+        np.save(path, np.asarray(predictions, dtype=np.float64), allow_pickle=False)
+        client.log_artifact(run_id, str(path), EVALUATION_DIR)
+
+
+def recorded_predictions(
+    client: MlflowClient, mv: ModelVersion, dataset_version: str, rows_key: str, rows: int
+) -> np.ndarray | None:
+    """The version's recorded predictions on exactly these rows, or None if not recorded."""
+    if mv.tags.get(TAG_EVALUATED) != evaluated_on(dataset_version, rows_key) or not mv.run_id:
+        return None
+    import mlflow.artifacts
+
+    with tempfile.TemporaryDirectory(prefix="houseprice-eval-") as tmp:
         local = mlflow.artifacts.download_artifacts(
-            artifact_uri=source, dst_path=tmp, tracking_uri=client.tracking_uri
+            run_id=mv.run_id,
+            artifact_path=f"{EVALUATION_DIR}/{dataset_version}.npy",
+            dst_path=tmp,
+            tracking_uri=client.tracking_uri,
         )
-        return mlflow.sklearn.load_model(local)
+        predictions = np.load(io.BytesIO(Path(local).read_bytes()), allow_pickle=False)
+    return predictions if predictions.shape == (rows,) else None

@@ -45,11 +45,15 @@ def wait_for_port(port: int, timeout: float = 60) -> bool:
 def run_forever(config: LocalConfig) -> None:
     env = dict(os.environ)
     wait_for_port(config.ports["mongo"])
-    wait_until_up(f"{config.url('mlflow')}/health", "MLflow")
     seed_once(config, env)
+
+    def mlflow_up() -> None:
+        # Waited for only once the data job is done: MLflow starts while it runs.
+        wait_until_up(f"{config.url('mlflow')}/health", "MLflow")
+
     while True:
         started = time.monotonic()
-        ok = run_pipeline(config, env)
+        ok = run_pipeline(config, env, before_training=mlflow_up)
         if ok:
             print(f"scheduler: pipeline done; open {config.url('webapp')} to predict", flush=True)
         else:

@@ -24,15 +24,15 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from houseprice import registry
+from houseprice.registry import Champion
 from houseprice.schema import FEATURE_NAMES
 from mlapp import metrics
 from mlapp.predictor import PredictFn, build_predict
 
 log = logging.getLogger(__name__)
 
-ALIAS = "champion"
-# MLflow answers these when the registered model or its alias does not exist (yet).
-_NOT_FOUND_CODES = frozenset({"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"})
+ALIAS = registry.CHAMPION
 
 
 @dataclass(frozen=True)
@@ -64,16 +64,6 @@ class Served(NamedTuple):
     public: dict[str, str]  # info.public(), computed once rather than per request
 
 
-@dataclass(frozen=True)
-class Champion:
-    """What the alias points at: enough to decide whether to load, and to describe."""
-
-    name: str
-    version: str
-    run_id: str
-    tags: dict[str, str]
-
-
 @dataclass
 class PollStatus:
     last_check_at: float | None = None
@@ -82,35 +72,18 @@ class PollStatus:
     champion_version: str | None = None  # None: the registry has no champion
 
 
-def find_champion(tracking_uri: str, name: str) -> Champion | None:
-    """The version the alias points at, or None when there is none. Raises if MLflow fails."""
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-    try:
-        version = client.get_model_version_by_alias(name, ALIAS)
-    except MlflowException as exc:
-        if exc.error_code in _NOT_FOUND_CODES:
-            return None
-        raise
-    return Champion(
-        name=name, version=str(version.version), run_id=version.run_id or "", tags=version.tags
-    )
+find_champion = registry.find_champion  # the shared registry contract
 
 
 def load_champion(tracking_uri: str, champion: Champion) -> Served:
     """Download, deserialise and prepare one model version; raises on any failure."""
-    import mlflow
+    import mlflow.sklearn
     from mlflow.models import Model
 
     started = time.perf_counter()
-    # By version number, not by alias: the alias may move while this runs, and the
-    # model must match the version it is reported as.
-    uri = f"models:/{champion.name}/{champion.version}"
     with tempfile.TemporaryDirectory(prefix="mlapp-model-") as tmp:
-        local = mlflow.artifacts.download_artifacts(
-            artifact_uri=uri, dst_path=tmp, tracking_uri=tracking_uri, registry_uri=tracking_uri
+        local = registry.download_version(
+            registry.client_for(tracking_uri), champion.name, champion.version, tmp
         )
         model = mlflow.sklearn.load_model(local)
         example = Model.load(local).load_input_example(local)
@@ -119,8 +92,8 @@ def load_champion(tracking_uri: str, champion: Champion) -> Served:
     info = ModelInfo(
         name=champion.name,
         version=champion.version,
-        model_folder=champion.tags.get("model_folder", ""),
-        dataset_version=champion.tags.get("dataset_version", ""),
+        model_folder=champion.tags.get(registry.TAG_FOLDER, ""),
+        dataset_version=champion.tags.get(registry.TAG_DATASET, ""),
         run_id=champion.run_id,
         loaded_at=time.time(),
         load_seconds=round(seconds, 3),

@@ -227,6 +227,11 @@ def test_the_whole_loop(platform: Platform) -> None:
     )
     first_ready = time.monotonic() - started
     print(f"time from `make up` to a servable champion: {first_ready:.1f}s")
+    # The first champion is served before every folder trained: let the first pipeline
+    # (train-all, then the promotion that judges every folder) finish before reading it.
+    wait_until(
+        lambda: "scheduler: pipeline done" in platform.output(), "the first pipeline", 600, platform
+    )
     bucket_1 = open_bucket(str(platform.data_dir / "bucket_1"))
     bucket_2 = open_bucket(str(platform.data_dir / "bucket_2"))
     assert committed_versions(bucket_2) == ["v1"]

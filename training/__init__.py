@@ -8,3 +8,7 @@
 Scoring lives in `houseprice.evaluation`, the MLflow registry contract in
 `houseprice.registry`, and the champion decision in the sibling package `promotion`.
 """
+
+# Exit status of `train --unless-champion` when a champion exists and nothing was trained
+# (the local pipeline's first-champion shortcut is then not needed).
+NO_SHORTCUT = 3

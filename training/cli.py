@@ -1,9 +1,12 @@
 """`python -m training` (console script `houseprice-train`).
 
-    train <folder>   train one model folder if a newer dataset version exists, then promote
-    train-all        train every folder that needs it, then promote
-    promote          score the champion and every folder's newest version; move the alias
+    train <folder>   train one model folder if a newer dataset version exists
+    train-all        train every folder that needs it
+    promote          the same as `python -m promotion promote` (kept as an alias)
     leaderboard      table of folders, versions, metrics and the champion
+
+Training only trains and registers: promotion is its own step, run once per pipeline
+after every folder trained (`python -m promotion promote`).
 
 Configuration comes from the environment (houseprice.settings): MLFLOW_TRACKING_URI,
 BUCKET_2, REGISTERED_MODEL_NAME; MODELS_DIR picks the model folders. Exit status is
@@ -21,14 +24,13 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from mlflow import MlflowClient
+import mlflow
 
 from houseprice import pushgateway, registry
 from houseprice.datasets import Dataset, NoDatasetVersion, latest_version, load_cumulative
 from houseprice.settings import Settings, SettingsError
 from houseprice.storage import open_bucket
-from promotion.promotion import Decision, promote
-from training import discovery
+from training import NO_SHORTCUT, discovery
 from training.leaderboard import leaderboard_rows, render
 from training.train import TrainResult, pending, train
 
@@ -64,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="houseprice-train",
-        description="Train model folders on new dataset versions and promote the best.",
+        description="Train model folders on new dataset versions.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument(
@@ -75,16 +77,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    one = commands.add_parser("train", help="train one model folder, then promote")
+    one = commands.add_parser("train", help="train one model folder")
     one.add_argument("folder", help="model folder name, e.g. linear_regression")
-    one.add_argument("--no-promote", action="store_true", help="train and register only")
+    one.add_argument(
+        "--unless-champion",
+        action="store_true",
+        help=f"exit {NO_SHORTCUT} without training when a champion exists (first start)",
+    )
+    one.add_argument(
+        "--wait-for-mlflow",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long for MLflow to answer (it may still be starting)",
+    )
     one.set_defaults(command=cmd_train)
 
-    every = commands.add_parser("train-all", help="train every folder that needs it, then promote")
-    every.add_argument("--no-promote", action="store_true", help="train and register only")
+    every = commands.add_parser("train-all", help="train every folder that needs it")
     every.set_defaults(command=cmd_train_all)
 
-    again = commands.add_parser("promote", help="give the champion alias to the best model")
+    again = commands.add_parser("promote", help="alias of `python -m promotion promote`")
     again.set_defaults(command=cmd_promote)
 
     board = commands.add_parser("leaderboard", help="show folders, versions, metrics, champion")
@@ -112,14 +124,17 @@ def _configure_logging(verbose: bool) -> None:
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
-    job = Job(settings, args.models_dir)
+    job = Job(settings, args.models_dir, wait_seconds=args.wait_for_mlflow)
+    if args.unless_champion:
+        champion = registry.champion_version(job.client, job.registered)
+        if champion is not None:
+            log.info("version %s is champion: no first-champion training", champion.version)
+            return NO_SHORTCUT
     try:
         folder = discovery.find(args.folder, job.models_dir)
     except (LookupError, FileNotFoundError) as exc:
         raise Failure(str(exc)) from None
     failures = job.train_folders([folder])
-    if not args.no_promote:
-        job.promote_if_due()
     return 1 if failures else 0
 
 
@@ -133,8 +148,6 @@ def cmd_train_all(args: argparse.Namespace, settings: Settings) -> int:
         raise Failure(f"no model folders in {job.models_dir}")
     log.info("model folders: %s", ", ".join(f.name for f in folders))
     failures = job.train_folders(folders)
-    if not args.no_promote:
-        job.promote_if_due(folders={f.name for f in folders})
     if failures:
         log.error(
             "%d of %d model folders failed: %s", len(failures), len(folders), ", ".join(failures)
@@ -143,13 +156,9 @@ def cmd_train_all(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_promote(args: argparse.Namespace, settings: Settings) -> int:
-    job = Job(settings, args.models_dir)
-    try:
-        names: set[str] | None = {f.name for f in discovery.discover(job.models_dir)}
-    except FileNotFoundError:
-        names = None  # no model folders here (a promotion-only job): judge every folder
-    job.promote(folders=names)
-    return 0
+    from promotion.cli import main as promotion_main
+
+    return promotion_main(["--verbose", "promote"] if args.verbose else ["promote"])
 
 
 def cmd_leaderboard(args: argparse.Namespace, settings: Settings) -> int:
@@ -165,16 +174,28 @@ def cmd_leaderboard(args: argparse.Namespace, settings: Settings) -> int:
 class Job:
     """One command's context: a reachable MLflow, the dataset bucket, the newest version."""
 
-    def __init__(self, settings: Settings, models_dir: Path | None, need_data: bool = True):
+    def __init__(
+        self,
+        settings: Settings,
+        models_dir: Path | None,
+        need_data: bool = True,
+        wait_seconds: float = 0.0,
+    ):
         registry.configure_client_timeouts()  # before the first MLflow request
         self.registered = settings.REGISTERED_MODEL_NAME
         self.models_dir = (models_dir or discovery.default_models_dir()).resolve()
-        try:
-            registry.check_reachable(settings.MLFLOW_TRACKING_URI)
-        except registry.TrackingUnavailable as exc:
-            raise Failure(str(exc)) from None
-        uri = settings.MLFLOW_TRACKING_URI
-        self.client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                registry.check_reachable(settings.MLFLOW_TRACKING_URI)
+                break
+            except registry.TrackingUnavailable as exc:
+                if time.monotonic() >= deadline:
+                    raise Failure(str(exc)) from None
+                time.sleep(0.5)
+        # Set once for the process: run logging and registration use the global URI.
+        mlflow.set_tracking_uri(settings.MLFLOW_TRACKING_URI)
+        self.client = registry.client_for(settings.MLFLOW_TRACKING_URI)
         self.trained: list[str] = []
         self.pushgateway_url = settings.PUSHGATEWAY_URL
         self.started = time.monotonic()
@@ -258,28 +279,6 @@ class Job:
         names = [f.name for f in folders]
         pushgateway.push_training(self.pushgateway_url, names, self.results, failures, self.started)
         return failures
-
-    def promote_if_due(self, folders: set[str] | None = None) -> None:
-        """Promote after training, or when the champion was not judged on the newest data."""
-        champion = registry.champion_version(self.client, self.registered)
-        judged = champion.tags.get("eval_dataset_version") if champion else None
-        if not self.trained and champion is not None and judged == self.newest:
-            log.info(
-                "champion is version %s, already judged on %s: no promotion due",
-                champion.version,
-                judged,
-            )
-            return
-        self.promote(folders)
-
-    def promote(self, folders: set[str] | None = None) -> Decision | None:
-        started = time.monotonic()
-        decision = promote(self.client, self.registered, self.data, folders=folders)
-        if decision is None:
-            log.warning("no version of %s registered yet: nothing to promote", self.registered)
-            return None
-        pushgateway.push_promotion(self.pushgateway_url, decision, started)
-        return decision
 
 
 def _first_line(exc: BaseException) -> str:

@@ -23,7 +23,7 @@ from threadpoolctl import threadpool_limits
 
 from houseprice import registry
 from houseprice.datasets import Dataset, version_number
-from houseprice.evaluation import evaluate, features, target
+from houseprice.evaluation import checked_settings, features, predict, rows_key, score, target
 from houseprice.schema import FEATURE_NAMES, TEXT_NAMES
 from training.discovery import BrokenModelFolder, ModelSpec
 
@@ -63,12 +63,17 @@ def train(
     registered_model: str,
     commit: str = "unknown",
 ) -> TrainResult:
-    """Fit, score, log and register one model folder. BrokenModelFolder if it misbehaves."""
+    """Fit, score, log and register one model folder. BrokenModelFolder if it misbehaves.
+
+    The validation predictions are recorded with the run (the version is then scored
+    once: promotion reuses them for the same dataset version and rows).
+    """
     estimator = spec.build()
     try:
-        with _training_threads():
+        with _training_threads(), checked_settings():
             estimator.fit(features(data.train), target(data.train))
-        metrics = evaluate(estimator, data.valid)
+            predictions = predict(estimator, data.valid)
+        metrics = score(target(data.valid), predictions)
     except Exception as exc:
         raise BrokenModelFolder(spec.name, f"fitting or scoring raised {_describe(exc)}") from exc
 
@@ -81,13 +86,15 @@ def train(
         registry.TAG_COMMIT: commit,
         "train_rows": str(len(data.train)),
         "valid_rows": str(len(data.valid)),
+        registry.TAG_EVALUATED: registry.evaluated_on(data.version, rows_key(data.valid)),
         **{name: f"{value:.6g}" for name, value in metrics.items()},
     }
     example = _input_example(data.train)
-    signature = infer_signature(example, estimator.predict(example))
+    with checked_settings():
+        signature = infer_signature(example, estimator.predict(example))
     trusted = [*registry.SKOPS_TRUSTED_TYPES, *spec.trusted_types]
 
-    mlflow.set_tracking_uri(client.tracking_uri)
+    # The process-wide tracking URI is set by the entry point (training.cli), not here.
     with mlflow.start_run(
         experiment_id=experiment_id,
         run_name=f"{spec.name}-{data.version}",
@@ -114,6 +121,7 @@ def train(
             raise
         mlflow.log_metrics(metrics, model_id=info.model_id)
         mlflow.log_metrics({"train_rows": len(data.train), "valid_rows": len(data.valid)})
+        registry.record_predictions(client, run.info.run_id, data.version, predictions)
         registered = mlflow.register_model(info.model_uri, registered_model, tags=tags)
         client.update_model_version(
             registered_model,

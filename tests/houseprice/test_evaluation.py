@@ -8,7 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from houseprice.evaluation import evaluate, ranking_key, score
+from houseprice.evaluation import (
+    NonFinitePredictions,
+    evaluate,
+    predict,
+    ranking_key,
+    rows_key,
+    score,
+)
 from tests.support.datasets import sample_rows
 
 
@@ -49,3 +56,37 @@ def test_evaluate_passes_the_raw_feature_columns_in_order():
     assert "price" not in seen[0].columns and "source" not in seen[0].columns
     expected = np.median(np.abs(rows["sqft_living"] * 250.0 - rows["price"]) / rows["price"])
     assert metrics["mdape"] == pytest.approx(expected)
+
+
+def test_non_finite_predictions_and_nan_metrics_are_refused():
+    truth = np.array([100.0, 200.0])
+    with pytest.raises(NonFinitePredictions, match="1 of 2 predictions are not finite"):
+        score(truth, np.array([100.0, np.inf]))
+    with pytest.raises(NonFinitePredictions):
+        score(truth, np.array([np.nan, 1.0]))
+    with pytest.raises(ValueError, match="NaN"):  # a NaN price is refused too
+        score(np.array([np.nan, 100.0]), np.array([1.0, 2.0]))
+
+
+def test_predict_checks_even_when_the_process_assumes_finite_input():
+    import sklearn
+
+    class Overflowing:
+        def predict(self, frame: pd.DataFrame) -> np.ndarray:
+            return np.full(len(frame), np.inf)
+
+    rows = sample_rows().iloc[:20]
+    model = Overflowing()
+    with sklearn.config_context(assume_finite=True):
+        with pytest.raises(NonFinitePredictions):
+            predict(model, rows)
+        assert sklearn.get_config()["assume_finite"]  # the caller's setting is left alone
+
+
+def test_rows_key_follows_rows_and_prices():
+    rows = sample_rows().iloc[:30]
+    assert rows_key(rows) == rows_key(rows.copy())
+    assert rows_key(rows) != rows_key(rows.iloc[:29])
+    changed = rows.copy()
+    changed.iloc[0, changed.columns.get_loc("price")] += 1
+    assert rows_key(rows) != rows_key(changed)

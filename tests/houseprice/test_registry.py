@@ -110,3 +110,24 @@ def test_no_champion_before_anything_is_registered(client, unique_name):
     assert registry.champion_version(client, f"absent-{unique_name}") is None
     assert registry.model_versions(client, f"absent-{unique_name}") == []
     assert registry.latest_by_folder(client, f"absent-{unique_name}") == {}
+
+
+def test_find_champion_and_download_follow_the_alias(client, mlflow_uri, unique_name, tmp_path):
+    import mlflow.sklearn
+    import numpy as np
+    from sklearn.dummy import DummyRegressor
+
+    name = f"contract-{unique_name}"
+    assert registry.find_champion(mlflow_uri, name) is None
+    mlflow.set_tracking_uri(mlflow_uri)
+    with mlflow.start_run(experiment_id=registry.ensure_experiment(client, name)):
+        model = DummyRegressor(constant=5.0, strategy="constant").fit([[0.0]], [5.0])
+        info = mlflow.sklearn.log_model(model, name="model")
+    version = mlflow.register_model(info.model_uri, name, tags={registry.TAG_FOLDER: "dummy"})
+    assert registry.find_champion(mlflow_uri, name) is None  # registered, no alias yet
+    client.set_registered_model_alias(name, registry.CHAMPION, version.version)
+    champion = registry.find_champion(mlflow_uri, name)
+    assert champion.version == str(version.version)
+    assert champion.tags[registry.TAG_FOLDER] == "dummy" and champion.run_id
+    local = registry.download_version(client, name, champion.version, tmp_path)
+    assert mlflow.sklearn.load_model(local).predict(np.zeros((1, 1)))[0] == 5.0

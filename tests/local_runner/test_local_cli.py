@@ -144,3 +144,31 @@ def test_prometheus_config_scrapes_every_service_and_passes_promtool(tmp_path: P
     assert promtool, "promtool comes with Debian's prometheus package (make test installs it)"
     check = subprocess.run([promtool, "check", "config", str(path)], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_pipeline_order_with_and_without_a_champion(tmp_path: Path, monkeypatch) -> None:
+    """Data job, first champion from the fastest folder when none exists, train-all, promote."""
+    from local_runner import pipeline
+
+    config = LocalConfig.from_env({"HOUSEPRICE_DATA_DIR": str(tmp_path)})
+    ran: list[list[str]] = []
+    waited: list[int] = []
+    for first_code in (0, pipeline.NO_SHORTCUT):
+
+        def call(name, cmd, env, code=first_code):
+            ran.append(cmd[2:])
+            return code if name == "first model" else 0
+
+        ran.clear()
+        monkeypatch.setattr(pipeline, "_call", call)
+        assert pipeline.run_pipeline(config, {}, before_training=lambda: waited.append(len(ran)))
+        first = ["training", "train", "log_ridge", "--unless-champion", "--wait-for-mlflow", "300"]
+        assert ran == [
+            ["data_collection_and_versioning"],
+            first,
+            *([["promotion", "promote"]] if first_code == 0 else []),
+            ["training", "train-all"],
+            ["promotion", "promote"],
+        ]
+    assert waited == [3, 2]  # MLflow is waited for only before train-all
+    assert pipeline.first_folder({"FIRST_CHAMPION_FOLDER": "no_such_folder"}) is None

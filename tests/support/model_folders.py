@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import mlflow
 import pytest
 from mlflow import MlflowClient
 
@@ -135,6 +136,7 @@ def training_env(
         }
         for name, value in env.items():
             monkeypatch.setenv(name, value)
+        mlflow.set_tracking_uri(tracking_uri)  # as the entry points do, once per process
         return TrainingEnv(Settings.from_env(env), models_dir, env)
 
     return build

@@ -22,6 +22,8 @@ from pathlib import Path
 import requests
 
 VENV_BIN = Path(sys.executable).parent
+# MLflow servers by URL, for tests that stop one mid-way (a real outage).
+MLFLOW_PROCESSES: dict[str, subprocess.Popen] = {}
 
 
 def free_port() -> int:
@@ -126,9 +128,12 @@ def gcs_server() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def mlflow_server(workdir: Path, backend_uri: str | None = None) -> Iterator[str]:
+def mlflow_server(
+    workdir: Path, backend_uri: str | None = None, port: int | None = None
+) -> Iterator[str]:
+    """The same workdir and port restart the same server (its SQLite store and artifacts)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     backend = backend_uri or f"sqlite:///{workdir / 'mlflow.db'}"
     proc = start(
         [
@@ -148,11 +153,13 @@ def mlflow_server(workdir: Path, backend_uri: str | None = None) -> Iterator[str
         workdir / "mlflow.log",
     )
     url = f"http://127.0.0.1:{port}"
+    MLFLOW_PROCESSES[url] = proc
     try:
         wait_for_http(f"{url}/health", proc, timeout=300)
         yield url
     finally:
         stop(proc)
+        MLFLOW_PROCESSES.pop(url, None)
 
 
 def find_pg_bin() -> Path | None:

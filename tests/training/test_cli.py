@@ -16,10 +16,18 @@ from houseprice.datasets import load_cumulative
 from houseprice.evaluation import evaluate
 from houseprice.schema import FEATURE_NAMES
 from houseprice.storage import open_bucket
+from promotion.cli import main as promotion_main
 from tests.support.datasets import sample_rows, write_version
 from tests.support.model_folders import LINEAR, LOG_RIDGE, MEDIAN, write_model
 from tests.support.servers import free_port
+from training import NO_SHORTCUT
 from training.cli import main
+
+
+def train_and_promote() -> None:
+    """What one pipeline run does after the data job."""
+    assert main(["train-all"]) == 0
+    assert promotion_main(["promote"]) == 0
 
 
 def versions_of(env, dataset_version: str | None = None):
@@ -49,6 +57,8 @@ def test_continuous_training_and_promotion(training_env, caplog):
 
     # 1. Two folders train on v1; the better one becomes champion.
     assert main(["train-all"]) == 0
+    assert registry.champion_version(client, env.registered) is None  # training only trains
+    assert promotion_main(["promote"]) == 0
     first = versions_of(env)
     assert sorted(mv.tags["model_folder"] for mv in first) == ["linear", "median"]
     for mv in first:
@@ -73,10 +83,10 @@ def test_continuous_training_and_promotion(training_env, caplog):
     assert "linear: already trained on v1" in caplog.text
     assert "median: already trained on v1" in caplog.text
 
-    # 3. v2 appears: both retrain on v1+v2; the alias follows the evaluation metric.
+    # 3. v2 appears: both retrain on v1+v2; the alias moves only on evidence.
     v1_champion = champion
     v2_train, v2_valid = write_version(env.bucket, 2, rows.iloc[1000:1800])
-    assert main(["train-all"]) == 0
+    train_and_promote()
     second = versions_of(env, "v2")
     assert sorted(mv.tags["model_folder"] for mv in second) == ["linear", "median"]
     for mv in second:
@@ -84,7 +94,8 @@ def test_continuous_training_and_promotion(training_env, caplog):
         assert mv.tags["valid_rows"] == str(v1_valid + v2_valid)
         assert client.get_run(mv.run_id).data.metrics["train_rows"] == v1_train + v2_train
     champion = registry.champion_version(client, env.registered)
-    assert champion.version == best_on_evaluation_set(env, [*second, champion])
+    linear_v2 = next(mv for mv in second if mv.tags["model_folder"] == "linear")
+    assert champion.version in (v1_champion.version, linear_v2.version)
     assert champion.tags["eval_dataset_version"] == "v2"
     median = next(mv for mv in second if mv.tags["model_folder"] == "median")
     median = client.get_model_version(env.registered, median.version)
@@ -94,19 +105,20 @@ def test_continuous_training_and_promotion(training_env, caplog):
     previous = champion
     write_model(env.models_dir, "log_ridge", LOG_RIDGE)
     caplog.clear()
-    assert main(["train-all"]) == 0
+    train_and_promote()
     assert "linear: already trained on v2" in caplog.text
     third = [mv for mv in versions_of(env, "v2") if mv.tags["model_folder"] == "log_ridge"]
     assert len(third) == 1 and third[0].tags["train_rows"] == str(v1_train + v2_train)
     champion = registry.champion_version(client, env.registered)
     assert champion.version == best_on_evaluation_set(env, [previous, *third])
     assert champion.tags["model_folder"] == "log_ridge"
-    assert f"beat champion version {previous.version}" in champion.tags["promotion"]
+    assert f"replaces champion version {previous.version}" in champion.tags["promotion"]
+    assert "better beyond noise" in champion.tags["promotion"]
     assert "margin" in champion.description
 
     # 5. A deliberately weak challenger does not replace the champion.
     write_model(env.models_dir, "median_again", MEDIAN)
-    assert main(["train-all"]) == 0
+    train_and_promote()
     weak = [mv for mv in versions_of(env) if mv.tags["model_folder"] == "median_again"]
     assert len(weak) == 1
     assert registry.champion_version(client, env.registered).version == champion.version
@@ -128,7 +140,7 @@ def test_continuous_training_and_promotion(training_env, caplog):
     assert decision["champion"]["version"] == champion.version
     assert decision["dataset_version"] == "v2"
     # The champion first, then the newest version of every folder.
-    assert [(s["model_folder"], s["version"]) for s in decision["scores"]] == [
+    assert [(s["model_folder"], s["version"]) for s in decision["candidates"]] == [
         ("log_ridge", champion.version),
         *sorted(
             (
@@ -165,7 +177,7 @@ def test_leaderboard_table(training_env, capsys):
     write_version(env.bucket, 1, sample_rows().iloc[:600])
     assert main(["leaderboard"]) == 0
     assert "no versions" in capsys.readouterr().out
-    assert main(["train-all"]) == 0
+    train_and_promote()
     capsys.readouterr()
     assert main(["leaderboard"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -194,6 +206,7 @@ def test_a_broken_folder_is_reported_and_the_others_still_train(training_env, ca
     write_version(env.bucket, 1, sample_rows().iloc[:600])
 
     assert main(["train-all"]) == 1
+    assert promotion_main(["promote"]) == 0
     assert [mv.tags["model_folder"] for mv in versions_of(env)] == ["linear"]
     assert registry.champion_version(env.client(), env.registered).tags["model_folder"] == "linear"
     log = caplog.text
@@ -207,18 +220,22 @@ def test_a_broken_folder_is_reported_and_the_others_still_train(training_env, ca
 
 def test_train_one_folder_then_promote(training_env, caplog):
     env = training_env()
-    write_model(env.models_dir, "linear", LINEAR)
+    write_model(env.models_dir, "log_ridge", LOG_RIDGE)
     write_model(env.models_dir, "median", MEDIAN)
     write_version(env.bucket, 1, sample_rows().iloc[:600])
-    assert main(["train", "median", "--no-promote"]) == 0
+    assert main(["train", "median", "--unless-champion", "--wait-for-mlflow", "5"]) == 0
     assert registry.champion_version(env.client(), env.registered) is None
-    assert main(["train", "median"]) == 0  # nothing to train, but a promotion is due
+    assert main(["promote"]) == 0  # the alias of `python -m promotion promote`
     assert registry.champion_version(env.client(), env.registered).tags["model_folder"] == "median"
-    assert main(["train", "linear"]) == 0
+    assert main(["train", "log_ridge", "--unless-champion"]) == NO_SHORTCUT  # trains nothing
+    assert len(versions_of(env)) == 1
+    assert main(["train", "log_ridge"]) == 0
+    assert registry.champion_version(env.client(), env.registered).tags["model_folder"] == "median"
+    assert promotion_main(["promote"]) == 0
     champion = registry.champion_version(env.client(), env.registered)
-    assert champion.tags["model_folder"] == "linear"
+    assert champion.tags["model_folder"] == "log_ridge"
     assert main(["train", "nonexistent"]) == 1
-    assert main(["promote"]) == 0
+    assert promotion_main(["promote"]) == 0  # unchanged inputs: skipped
     assert registry.champion_version(env.client(), env.registered).version == champion.version
 
 
@@ -285,7 +302,15 @@ def _train_against(env) -> None:
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    assert "becomes the first champion" in done.stderr
+    promoted = subprocess.run(
+        [str(Path(sys.executable).parent / "houseprice-promote"), "promote"],
+        env={**os.environ, **env.env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert promoted.returncode == 0, promoted.stderr
+    assert "becomes the first champion" in promoted.stdout
     champion = registry.champion_version(env.client(), env.registered)
     assert champion.tags["model_folder"] == "linear"
     assert champion.tags["dataset_version"] == "v1"

@@ -146,3 +146,28 @@ def test_a_type_skops_does_not_trust_is_a_broken_folder(training_env):
     model = registry.load_version(env.client(), env.registered, result.model_version)
     row = data.valid.loc[:, list(FEATURE_NAMES)].iloc[[0]]
     assert model.predict(row)[0] > 0
+
+
+@pytest.fixture
+def assume_finite_globally():
+    """What importing mlapp's predictor does to the process: skip finiteness checks."""
+    import sklearn
+
+    before = sklearn.get_config()
+    sklearn.set_config(assume_finite=True, skip_parameter_validation=True)
+    yield
+    sklearn.set_config(**before)
+
+
+@pytest.mark.parametrize("global_config", ["default", "assume_finite"])
+def test_non_finite_predictions_are_refused(training_env, request, global_config):
+    if global_config == "assume_finite":
+        request.getfixturevalue("assume_finite_globally")
+    env = training_env()
+    write_version(env.bucket, 1, sample_rows().iloc[:300])
+    spec = spec_for(env, "overflow", OVERFLOW)
+    with pytest.raises(
+        BrokenModelFolder, match="fitting or scoring raised NonFinitePredictions: Input contains"
+    ):
+        train(spec, dataset(env, "v1"), client=env.client(), registered_model=env.registered)
+    assert registry.model_versions(env.client(), env.registered) == []

@@ -21,6 +21,7 @@ from tests.observability.conftest import one, pushed
 from tests.support.datasets import sample_rows, write_version
 from tests.support.model_folders import LINEAR, MEDIAN, training_env, write_model  # noqa: F401
 from tests.support.servers import free_port
+from promotion.cli import main as promotion_main
 from training.cli import main as training_main
 
 
@@ -96,6 +97,7 @@ def test_training_and_promotion_push_per_folder_and_the_champion(
     write_model(env.models_dir, "median", MEDIAN)
     train_rows, valid_rows = write_version(env.bucket, 1, sample_rows().iloc[:1000])
     assert training_main(["train-all"]) == 0
+    assert promotion_main(["promote"]) == 0
 
     samples = pushed(pushgateway_url)
     client = env.client()
@@ -149,7 +151,7 @@ def test_a_failing_folder_pushes_its_failure(
     monkeypatch.setenv("PUSHGATEWAY_URL", pushgateway_url)
     write_model(env.models_dir, "broken", "def build_model():\n    raise ValueError('no')\n")
     write_version(env.bucket, 1, sample_rows().iloc[:300])
-    assert training_main(["train-all", "--no-promote"]) == 1
+    assert training_main(["train-all"]) == 1
     samples = pushed(pushgateway_url)
     labels = {"job": "training", "folder": "broken"}
     assert one(samples, "houseprice_job_last_failure_timestamp_seconds", **labels) > 0

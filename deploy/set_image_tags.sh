@@ -1,9 +1,10 @@
 #!/bin/sh
-# Pin every houseprice/<name> image of a kustomization to REGISTRY/<name>:TAG with
-# `kustomize edit set image`. The names are read from the built manifests, so a new image
-# (e.g. a new model's training CronJob) is pinned without editing this script or a manifest.
+# Pin every houseprice/<name> image of a kustomization to REGISTRY/<name>:TAG@DIGEST with
+# `kustomize edit set image`. The names are read from the built manifests, so a new image is
+# pinned without editing this script or a manifest; the digests are the files
+# deploy/build_images.sh wrote (DIGESTS_DIR/<name>), so what runs is exactly what was pushed.
 #
-#   deploy/set_image_tags.sh [--dry-run] DIR REGISTRY TAG
+#   deploy/set_image_tags.sh [--dry-run] DIR REGISTRY TAG DIGESTS_DIR
 #
 # --dry-run prints the edit commands instead of running them. KUSTOMIZE_BUILD overrides the
 # build command (default `kustomize build`; tests use `kubectl kustomize`).
@@ -14,13 +15,14 @@ if [ "${1:-}" = "--dry-run" ]; then
   dry_run=1
   shift
 fi
-if [ "$#" -ne 3 ]; then
-  echo "usage: $0 [--dry-run] DIR REGISTRY TAG" >&2
+if [ "$#" -ne 4 ]; then
+  echo "usage: $0 [--dry-run] DIR REGISTRY TAG DIGESTS_DIR" >&2
   exit 2
 fi
 dir=$1
 registry=$2
 tag=$3
+digests=$4
 
 case "$tag" in
   "" | *[!A-Za-z0-9_.-]*)
@@ -39,7 +41,20 @@ if [ -z "$names" ]; then
 fi
 
 for name in $names; do
-  ref="$registry/${name#houseprice/}:$tag"
+  short=${name#houseprice/}
+  if [ ! -f "$digests/$short" ]; then
+    echo "no digest for $short in $digests: was it built and pushed?" >&2
+    exit 1
+  fi
+  digest=$(cat "$digests/$short")
+  case "$digest" in
+    sha256:????????????????????????????????????????????????????????????????) ;;
+    *)
+      echo "invalid digest for $short: '$digest'" >&2
+      exit 1
+      ;;
+  esac
+  ref="$registry/$short:$tag@$digest"
   if [ -n "$dry_run" ]; then
     echo "kustomize edit set image $name=$ref"
   else

@@ -1,8 +1,11 @@
 #!/bin/sh
-# Pin every houseprice/<name> image of a kustomization to REGISTRY/<name>:TAG@DIGEST with
-# `kustomize edit set image`. The names are read from the built manifests, so a new image is
-# pinned without editing this script or a manifest; the digests are the files
-# deploy/build_images.sh wrote (DIGESTS_DIR/<name>), so what runs is exactly what was pushed.
+# Pin every image of a kustomization by digest with `kustomize edit set image`:
+#   houseprice/<name>  -> REGISTRY/<name>:TAG@DIGEST, DIGEST from DIGESTS_DIR/<name>
+#                         (written by deploy/build_images.sh: what runs is what was pushed)
+#   upstream repo:tag  -> repo:tag@DIGEST, DIGEST from DIGESTS_DIR/upstream/<repo:tag, / and :
+#                         as _> (written by deploy/pin_upstream_images.sh)
+# The names are read from the built manifests, so a new image is pinned without editing this
+# script or a manifest, and an image without a digest stops the deploy.
 #
 #   deploy/set_image_tags.sh [--dry-run] DIR REGISTRY TAG DIGESTS_DIR
 #
@@ -32,29 +35,47 @@ case "$tag" in
 esac
 
 manifests=$(${KUSTOMIZE_BUILD:-kustomize build} "$dir")
-names=$(printf '%s\n' "$manifests" \
-  | sed -n 's#^[[:space:]]*image:[[:space:]]*\(houseprice/[a-z0-9._-]*\)[[:space:]]*$#\1#p' \
+images=$(printf '%s\n' "$manifests" \
+  | sed -n 's#^[[:space:]]*image:[[:space:]]*\([a-z0-9][a-z0-9./:_-]*\)[[:space:]]*$#\1#p' \
   | sort -u)
-if [ -z "$names" ]; then
+if ! printf '%s\n' "$images" | grep -q '^houseprice/'; then
   echo "no houseprice/* image referenced under $dir" >&2
   exit 1
 fi
 
-for name in $names; do
-  short=${name#houseprice/}
-  if [ ! -f "$digests/$short" ]; then
-    echo "no digest for $short in $digests: was it built and pushed?" >&2
+digest_of() { # FILE WHAT
+  if [ ! -f "$1" ]; then
+    echo "no digest for $2 in $digests: was it built and pushed (or pinned)?" >&2
     exit 1
   fi
-  digest=$(cat "$digests/$short")
-  case "$digest" in
-    sha256:????????????????????????????????????????????????????????????????) ;;
+  value=$(cat "$1")
+  case "$value" in
+    sha256:????????????????????????????????????????????????????????????????) echo "$value" ;;
     *)
-      echo "invalid digest for $short: '$digest'" >&2
+      echo "invalid digest for $2: '$value'" >&2
       exit 1
       ;;
   esac
-  ref="$registry/$short:$tag@$digest"
+}
+
+for image in $images; do
+  case "$image" in
+    houseprice/*)
+      name=$image
+      short=${image#houseprice/}
+      digest=$(digest_of "$digests/$short" "$short")
+      ref="$registry/$short:$tag@$digest"
+      ;;
+    *:*)
+      name=${image%:*}
+      digest=$(digest_of "$digests/upstream/$(printf '%s' "$image" | tr '/:' '__')" "$image")
+      ref="$image@$digest"
+      ;;
+    *)
+      echo "upstream image without a tag: '$image'" >&2
+      exit 1
+      ;;
+  esac
   if [ -n "$dry_run" ]; then
     echo "kustomize edit set image $name=$ref"
   else

@@ -261,11 +261,19 @@ def test_kubectl_steps_use_the_credentials_step(pipeline) -> None:
 # ---- the scripts the steps run ----------------------------------------------------------
 
 
-def digests_for(tmp_path: Path, names: set[str]) -> Path:
+def upstream_images(resources) -> set[str]:
+    return {c["image"] for _, _, c in containers(resources) if "/" in c["image"]} - {
+        f"houseprice/{name}" for name in rendered_images(resources)
+    }
+
+
+def digests_for(tmp_path: Path, names: set[str], upstream: set[str] = frozenset()) -> Path:
     folder = tmp_path / "digests"
-    folder.mkdir()
+    (folder / "upstream").mkdir(parents=True)
     for name in names:
         (folder / name).write_text(DIGEST + "\n")
+    for image in upstream:
+        (folder / "upstream" / image.replace("/", "_").replace(":", "_")).write_text(DIGEST)
     return folder
 
 
@@ -284,17 +292,44 @@ def test_set_image_tags_pins_every_houseprice_image_by_digest(pipeline, rendered
     name, _ = pipeline
     base, namespace, _ = PIPELINES[name]
     images = rendered_images(rendered[base])
-    done = set_tags(f"overlays/prod/{namespace}", digests_for(tmp_path, images))
+    upstream = upstream_images(rendered[base])
+    done = set_tags(f"overlays/prod/{namespace}", digests_for(tmp_path, images, upstream))
     assert done.returncode == 0, done.stderr
     assert set(done.stdout.splitlines()) == {
         f"kustomize edit set image houseprice/{image}=REG/houseprice/{image}:abc1234@{DIGEST}"
         for image in images
+    } | {
+        f"kustomize edit set image {image.rsplit(':', 1)[0]}={image}@{DIGEST}" for image in upstream
     }
 
 
+def test_upstream_images_are_resolved_to_digests_by_the_pipeline(pipeline, rendered) -> None:
+    name, config = pipeline
+    base, _, _ = PIPELINES[name]
+    upstream = upstream_images(rendered[base])
+    steps = steps_by_id(config)
+    if not upstream:
+        assert "pin-upstream" not in steps
+        return
+    pin = steps["pin-upstream"]
+    assert pin["args"][0] == "deploy/pin_upstream_images.sh"
+    assert set(pin["args"][1:]) == upstream
+    assert "pin-upstream" in ancestors("set-image-tags", steps)
+    done = subprocess.run(
+        ["bash", "deploy/pin_upstream_images.sh", "--dry-run", *sorted(upstream)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert f"docker pull {sorted(upstream)[0]}" in done.stdout
+
+
 def test_set_image_tags_refuses_a_missing_digest(tmp_path) -> None:
-    done = set_tags("overlays/prod/web", digests_for(tmp_path, {"webapp"}))
-    assert done.returncode == 1 and "no digest for dbapp" in done.stderr
+    done = set_tags("overlays/prod/web", digests_for(tmp_path, {"webapp", "dbapp"}))
+    assert done.returncode == 1 and "no digest for prom/prometheus" in done.stderr
+    done = set_tags("overlays/prod/ml", digests_for(tmp_path / "ml", {"mlapp"}))
+    assert done.returncode == 1 and "no digest for" in done.stderr
 
 
 @pytest.mark.parametrize("tag", ["", "bad tag", "x;rm -rf /"])

@@ -10,7 +10,7 @@ help:
 	@echo "make up        install what is missing and run the whole platform locally"
 	@echo "make test      install everything and run the whole test suite"
 	@echo "make pipeline  run the data job, training and promotion now (platform running)"
-	@echo "make lint      ruff, hadolint, shellcheck and manifest validation"
+	@echo "make lint      ruff, hadolint, shellcheck, manifest and workflow validation"
 	@echo "make manifests regenerate the training CronJobs after adding or removing a model folder"
 	@echo "make bench     run the benchmarks in bench/ (minutes; results in docs)"
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Static checks, the same for `make lint` and both pipelines: ruff (lint and format),
 # hadolint on the Dockerfile, shellcheck on the scripts, and every rendered manifest
-# validated (python -m deploy.validate_manifests).
+# validated (python -m deploy.validate_manifests), the GitHub workflows against their schema.
 #
 #   deploy/lint.sh            # tools from BIN (default .venv/bin)
 set -euo pipefail
@@ -13,3 +13,4 @@ bin=${BIN:-.venv/bin}
 "$bin/hadolint" --no-color --failure-threshold style Dockerfile
 "$bin/shellcheck" deploy/*.sh scripts/install-system-deps.sh
 "$bin/python" -m deploy.validate_manifests "$bin/kubectl"
+"$bin/check-jsonschema" --builtin-schema vendor.github-workflows .github/workflows/*.yml

@@ -1,4 +1,5 @@
-"""checkov over what is deployed: the rendered overlays, the Dockerfile and the Terraform.
+"""checkov over what is deployed: the rendered overlays, the Dockerfile, the Terraform and the
+GitHub Actions workflows.
 
 checkov pins older packaging/importlib-metadata than the platform does, so it runs from its own
 virtualenv (.venv/checkov, from deploy/checkov-requirements.lock), created on first use and
@@ -26,7 +27,7 @@ import yaml
 from deploy.validate_manifests import REPO, overlays, render
 
 LOCK = REPO / "deploy" / "checkov-requirements.lock"
-FRAMEWORKS = ("kubernetes", "dockerfile", "terraform")
+FRAMEWORKS = ("kubernetes", "dockerfile", "terraform", "github_actions")
 
 
 @dataclass
@@ -116,8 +117,8 @@ def stage(workdir: Path, kubectl: str) -> Path:
         name = overlay.replace("/", "-") + ".yaml"
         (target / "manifests" / name).write_text(yaml.safe_dump_all(documents, sort_keys=False))
     shutil.copy2(REPO / "Dockerfile", target / "Dockerfile")
-    if (REPO / "infra").is_dir():
-        shutil.copytree(REPO / "infra", target / "infra", ignore=shutil.ignore_patterns(".*"))
+    shutil.copytree(REPO / "infra", target / "infra", ignore=shutil.ignore_patterns(".*"))
+    shutil.copytree(REPO / ".github" / "workflows", target / ".github" / "workflows")
     return target
 
 

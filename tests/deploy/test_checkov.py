@@ -1,6 +1,7 @@
-"""checkov over the rendered overlays (as the pipelines apply them), the Dockerfile and the
-Terraform: no failure, and every skip carries its reason in the file it concerns. One checkov
-run for the module; a canary manifest in the same run proves the scan would catch a mistake."""
+"""checkov over the rendered overlays (as the pipelines apply them), the Dockerfile, the
+Terraform and the GitHub workflows: no failure, and every skip carries its reason in the file
+it concerns. One checkov run for the module; a canary manifest in the same run proves the scan
+would catch a mistake."""
 
 from __future__ import annotations
 
@@ -39,10 +40,7 @@ def real(findings: list[scan.Finding]) -> list[scan.Finding]:
 
 
 def test_every_framework_was_scanned(report: scan.Report) -> None:
-    expected = {"kubernetes", "dockerfile"} | (
-        {"terraform"} if (ROOT / "infra").is_dir() else set()
-    )
-    assert expected <= report.frameworks
+    assert {"kubernetes", "dockerfile", "terraform", "github_actions"} <= report.frameworks
     assert report.passed > 1000
 
 

@@ -28,7 +28,10 @@ resource "google_container_cluster" "houseprice" {
     enable_private_endpoint = false
     master_ipv4_cidr_block  = "172.16.0.0/28"
   }
+  # The control plane answers only the listed networks and Google Cloud's own addresses (where
+  # Cloud Build runs), always with an authorized Google identity.
   master_authorized_networks_config {
+    gcp_public_cidrs_access_enabled = true
     dynamic "cidr_blocks" {
       for_each = var.control_plane_cidrs
       content {

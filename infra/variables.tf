@@ -36,7 +36,7 @@ variable "github_connection" {
 }
 
 variable "control_plane_cidrs" {
-  description = "Networks allowed to reach the cluster's control plane (your office, a bastion). Cloud Build reaches it through its own Google identity."
+  description = "Networks allowed to reach the cluster's control plane (your office, a bastion); Google Cloud's own addresses (Cloud Build) are allowed too."
   type        = list(string)
   default     = []
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages the test suite needs: a browser for the UI tests, Prometheus for
-# the scraping tests, PostgreSQL for the MLflow-on-PostgreSQL test.
+# the scraping tests, PostgreSQL for the MLflow-on-PostgreSQL test, git for the build-context
+# tests (slim images, such as the pipelines' checks step, lack it).
 #
 # Debian's prometheus and postgresql packages start system services on install. The suite runs
 # its own servers, so no service of a package installed here may start: a policy-rc.d that
@@ -13,6 +14,8 @@ missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ] || missing+=(prometheus)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+# The deployment tests read the build context and ignore rules from git.
+command -v git >/dev/null 2>&1 || missing+=(git)
 if [ ${#missing[@]} -eq 0 ]; then
   echo "system packages: all present"
   exit 0

@@ -129,6 +129,10 @@ def test_the_cluster_enforces_network_policies_with_workload_identity(terraform)
         cluster["workload_identity_config"][0]["workload_pool"] == "${var.project_id}.svc.id.goog"
     )
     assert cluster["private_cluster_config"][0]["enable_private_nodes"] is True
+    # Cloud Build runs on Google Cloud addresses: it must reach the control plane, as in the
+    # runbook's --enable-google-cloud-access.
+    assert cluster["master_authorized_networks_config"][0]["gcp_public_cidrs_access_enabled"]
+    assert "--enable-google-cloud-access" in script()
     pool = resources(terraform, "google_container_node_pool")["default"]
     assert pool["node_config"][0]["workload_metadata_config"][0]["mode"] == "GKE_METADATA"
 

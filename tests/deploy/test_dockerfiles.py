@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -278,7 +279,7 @@ def run_as_image(target: str, argv: list[str], tmp_path: Path) -> subprocess.Com
     the image), with local buckets under tmp_path and an MLflow that is not there."""
     app = tmp_path / "app"
     dependencies_only = set(copy_sources("deps"))  # land in the build stage, not in /app
-    for source in copy_sources(target):
+    for source in [] if app.exists() else copy_sources(target):
         if source in dependencies_only:
             continue
         origin = ROOT / source
@@ -288,16 +289,51 @@ def run_as_image(target: str, argv: list[str], tmp_path: Path) -> subprocess.Com
             shutil.copytree(origin, destination, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(origin, destination)
+    # -S: no .pth files, so the checkout's editable install is not on the path; only /app and
+    # the third-party packages are, as in the image.
     env = {
         "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-        "PYTHONPATH": str(app),
+        "PYTHONPATH": f"{app}:{sysconfig.get_paths()['purelib']}",
         "MODELS_DIR": str(app / "models"),
         "HOME": str(tmp_path),
         "HOUSEPRICE_DATA_DIR": str(tmp_path / "data"),
         "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}",
     }
-    argv = [sys.executable, *argv[1:]] if argv[0] == "python" else argv
+    argv = [sys.executable, "-S", *argv[1:]] if argv[0] == "python" else argv
     return subprocess.run(argv, cwd=app, env=env, capture_output=True, text=True, timeout=240)
+
+
+# Target -> a module its command imports first (gunicorn's app, or `python -m`'s package).
+ENTRY_MODULES = {
+    "webapp": "webapp.app",
+    "mlapp": "mlapp.app",
+    "dbapp": "dbapp.app",
+    "data-job": "data_collection_and_versioning.__main__",
+    "training": "training.cli",
+    "bootstrap": "deploy.bootstrap",
+}
+
+
+@pytest.mark.parametrize("target", sorted(ENTRY_MODULES))
+def test_each_target_ships_everything_its_entry_point_imports(target: str, tmp_path) -> None:
+    module = ENTRY_MODULES[target]
+    done = run_as_image(
+        target,
+        ["python", "-c", f"import {module}"],
+        tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    # And no other deployable is importable instead (the training image runs promotion too).
+    own = {module.split(".")[0]} | ({"promotion"} if target == "training" else set())
+    others = sorted(
+        {"webapp", "mlapp", "dbapp", "data_collection_and_versioning", "training", "promotion"}
+        - own
+    )
+    probe = (
+        f"import importlib.util as u; print([m for m in {others!r} if u.find_spec(m) is not None])"
+    )
+    done = run_as_image(target, ["python", "-c", probe], tmp_path)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
 
 
 def test_training_cronjob_command_runs_in_the_training_image(tmp_path: Path, rendered) -> None:

@@ -42,6 +42,18 @@ locals {
     data-job-raw        = { bucket = "raw", account = "data-job", role = "roles/storage.objectAdmin" }
     data-job-datasets   = { bucket = "datasets", account = "data-job", role = "roles/storage.objectAdmin" }
     training-datasets   = { bucket = "datasets", account = "training", role = "roles/storage.objectViewer" }
+    promotion-datasets  = { bucket = "datasets", account = "promotion", role = "roles/storage.objectViewer" }
+  }
+}
+
+# The promotion writes one object of BUCKET_2, its lease (promotion/lease.py), and nothing else.
+resource "google_storage_bucket_iam_member" "promotion_lease" {
+  bucket = google_storage_bucket.platform["datasets"].name
+  role   = "roles/storage.objectUser"
+  member = "serviceAccount:${google_service_account.workload["promotion"].email}"
+  condition {
+    title      = "promotion-lease"
+    expression = "resource.name == \"projects/_/buckets/${google_storage_bucket.platform["datasets"].name}/objects/leases/promotion.json\""
   }
 }
 

@@ -1,7 +1,7 @@
 # One Google service account per workload that touches Cloud Storage, each bound to its
 # Kubernetes service account in namespace ml through Workload Identity (steps 8-9).
 resource "google_service_account" "workload" {
-  for_each     = toset(["mlflow", "data-job", "training"])
+  for_each     = toset(["mlflow", "data-job", "training", "promotion"])
   account_id   = "houseprice-${each.value}"
   display_name = "houseprice ${each.value}"
 }

@@ -349,7 +349,7 @@ def test_workload_identity_accounts_carry_the_overlay_project(
     assert params["WORKLOAD_IDENTITY_DOMAIN"] == f"{params['PROJECT_ID']}.iam.gserviceaccount.com"
     base = by_kind(rendered["k8s_ml"], "ServiceAccount")
     accounts = by_kind(rendered_overlays[f"overlays/{environment}/ml"], "ServiceAccount")
-    for name in ("mlflow", "data-job", "training"):
+    for name in ("mlflow", "data-job", "training", "promotion"):
         annotation = "iam.gke.io/gcp-service-account"
         assert base[name]["metadata"]["annotations"][annotation].startswith(f"houseprice-{name}@")
         email = accounts[name]["metadata"]["annotations"][annotation]
@@ -361,7 +361,7 @@ def test_workload_identity_accounts_carry_the_overlay_project(
     pods = dict(pod_specs(rendered["k8s_ml"]))
     assert pods["Deployment/mlflow"]["serviceAccountName"] == "mlflow"
     assert pods["CronJob/data-job"]["serviceAccountName"] == "data-job"
-    assert pods["CronJob/promotion"]["serviceAccountName"] == "training"
+    assert pods["CronJob/promotion"]["serviceAccountName"] == "promotion"
 
 
 @pytest.mark.parametrize("environment", ["staging", "prod"])

@@ -129,7 +129,14 @@ def test_each_workload_account_gets_exactly_its_bucket_grants() -> None:
             ("BUCKET_1", "roles/storage.objectAdmin", "data-job"),
             ("BUCKET_2", "roles/storage.objectAdmin", "data-job"),
             ("BUCKET_2", "roles/storage.objectViewer", "training"),
+            ("BUCKET_2", "roles/storage.objectViewer", "promotion"),
+            ("BUCKET_2", "roles/storage.objectUser", "promotion"),
         ]
+    )
+    # The promotion's write access is its lease object only.
+    lease = "objects/leases/promotion.json'\""
+    assert re.search(
+        r"--role roles/storage\.objectUser \\\n.*\n\s+--condition .*" + re.escape(lease), script()
     )
 
 

@@ -103,7 +103,9 @@ def test_buckets_are_the_overlays_buckets_and_private(terraform) -> None:
 
 def test_each_workload_gets_the_runbooks_grants_and_workload_identity(terraform) -> None:
     accounts = resources(terraform, "google_service_account")
-    assert accounts["workload"]["for_each"] == '${toset(["mlflow", "data-job", "training"])}'
+    assert accounts["workload"]["for_each"] == (
+        '${toset(["mlflow", "data-job", "training", "promotion"])}'
+    )
     grants = {
         (g["bucket"], g["account"], g["role"]) for g in locals_(terraform)["bucket_grants"].values()
     }
@@ -115,6 +117,10 @@ def test_each_workload_gets_the_runbooks_grants_and_workload_identity(terraform)
             script(),
         )
     )
+    lease = resources(terraform, "google_storage_bucket_iam_member")["promotion_lease"]
+    assert lease["role"] == "roles/storage.objectUser"
+    assert lease["condition"][0]["expression"].endswith('/objects/leases/promotion.json\\"')
+    grants.add(("datasets", "promotion", "roles/storage.objectUser"))
     assert {(use[bucket], role, account) for bucket, account, role in grants} == runbook
     binding = resources(terraform, "google_service_account_iam_member")["workload_identity"]
     assert binding["role"] == "roles/iam.workloadIdentityUser"

@@ -11,11 +11,11 @@
 # left alone (and then its package was already installed, so this script installs nothing).
 set -euo pipefail
 missing=()
+# The deployment tests read the build context and ignore rules from git.
+command -v git >/dev/null 2>&1 || missing+=(git)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ] || missing+=(prometheus)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
-# The deployment tests read the build context and ignore rules from git.
-command -v git >/dev/null 2>&1 || missing+=(git)
 if [ ${#missing[@]} -eq 0 ]; then
   echo "system packages: all present"
   exit 0
@@ -41,12 +41,12 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 
-# Only the units of packages installed just now, and only their boot-time start.
+# Only the units of packages installed just now (those that have one), and only their
+# boot-time start.
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
   for package in "${missing[@]}"; do
-    case "$package" in
-      prometheus) $SUDO systemctl disable prometheus.service || true ;;
-      postgresql) $SUDO systemctl disable postgresql.service || true ;;
-    esac
+    if systemctl cat "$package.service" >/dev/null 2>&1; then
+      $SUDO systemctl disable "$package.service" || true
+    fi
   done
 fi

@@ -44,8 +44,14 @@ def staged_script(tmp_path: Path) -> tuple[Path, dict[str, str], Path]:
         f'echo "$(basename "$0") $* policy=$(test -x {shlex.quote(str(policy))} '
         f'&& {shlex.quote(str(policy))} start; echo $?)" >> {shlex.quote(str(calls))}\n'
     )
-    for name in ("apt-get", "systemctl", "id"):
-        (bin_dir / name).write_text(stand_in if name != "id" else "#!/bin/sh\necho 0\n")
+    # systemctl knows the units the Debian packages ship (not chromium's or git's: none).
+    units = (
+        'case "$*" in "cat prometheus.service"|"cat postgresql.service") exit 0;; '
+        '"cat "*) exit 1;; esac\n'
+    )
+    stand_ins = {"apt-get": stand_in, "systemctl": stand_in + units, "id": "#!/bin/sh\necho 0\n"}
+    for name, text in stand_ins.items():
+        (bin_dir / name).write_text(text)
         (bin_dir / name).chmod(0o755)
     # Only these tools, so an installed prometheus on this machine's PATH is not found.
     for tool_name in ("ls", "tee", "chmod", "rm", "sh", "basename", "test"):
@@ -62,9 +68,9 @@ def test_services_cannot_start_during_the_install_and_are_disabled_after(tmp_pat
     assert done.returncode == 0, done.stderr
     lines = calls.read_text().splitlines()
     install = next(line for line in lines if line.startswith("apt-get install"))
-    assert "chromium prometheus postgresql" in install
+    assert install.split(" policy=")[0].endswith("git chromium prometheus postgresql")
     assert install.endswith("policy=101"), install  # every start refused while installing
-    assert [line.split(" policy=")[0] for line in lines if line.startswith("systemctl")] == [
+    assert [line.split(" policy=")[0] for line in lines if "systemctl disable" in line] == [
         "systemctl disable prometheus.service",
         "systemctl disable postgresql.service",
     ]

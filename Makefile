@@ -4,13 +4,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test install system-deps lint pipeline bench fuzz clean help
+.PHONY: up test install system-deps lint manifests pipeline bench fuzz clean help
 
 help:
 	@echo "make up        install what is missing and run the whole platform locally"
 	@echo "make test      install everything and run the whole test suite"
 	@echo "make pipeline  run the data job, training and promotion now (platform running)"
-	@echo "make lint      ruff, hadolint and manifest validation"
+	@echo "make lint      ruff, hadolint, shellcheck, manifest and workflow validation"
+	@echo "make manifests regenerate the training CronJobs after adding or removing a model folder"
 	@echo "make bench     run the benchmarks in bench/ (minutes; results in docs)"
 	@echo "make fuzz      schemathesis, every check, long run on throwaway mlapp and dbapp"
 
@@ -36,8 +37,10 @@ test: install system-deps
 	bash scripts/run-tests.sh
 
 lint: install
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	BIN=$(BIN) bash deploy/lint.sh
+
+manifests: install
+	$(BIN)/python -m deploy.gen_model_cronjobs
 
 bench: install
 	$(BIN)/python bench/data_job.py

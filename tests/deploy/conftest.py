@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
+from deploy.validate_manifests import BASES, KUBERNETES_VERSION, overlays, render
 from tests.support.servers import VENV_BIN
 
 ROOT = Path(__file__).resolve().parents[2]
-KUSTOMIZATIONS = ("k8s_ml", "k8s_web")
-# The Kubernetes version every resource is validated against (GKE's regular channel).
-KUBERNETES_VERSION = "1.33.0"
-DOCKERFILES = sorted(ROOT.glob("*/Dockerfile"))
+KUSTOMIZATIONS = tuple(BASES)
+__all__ = ["KUBERNETES_VERSION", "ROOT", "by_kind", "containers", "pod_specs", "tool"]
 
 
 def tool(name: str) -> str:
@@ -33,20 +30,19 @@ def tool(name: str) -> str:
 
 def kustomize_build(directory: Path) -> list[dict[str, Any]]:
     """The resources `kubectl kustomize` renders for a kustomization directory."""
-    done = subprocess.run(
-        [tool("kubectl"), "kustomize", str(directory)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+    return render(directory, tool("kubectl"))
 
 
 @pytest.fixture(scope="session")
 def rendered() -> dict[str, list[dict[str, Any]]]:
-    """Kustomization folder name -> its rendered resources."""
+    """Base folder name (k8s_ml, k8s_web) -> its rendered resources."""
     return {name: kustomize_build(ROOT / name) for name in KUSTOMIZATIONS}
+
+
+@pytest.fixture(scope="session")
+def rendered_overlays() -> dict[str, list[dict[str, Any]]]:
+    """Overlay directory (overlays/<environment>/<namespace>) -> its rendered resources."""
+    return {name: kustomize_build(ROOT / name) for name in overlays()}
 
 
 def pod_specs(resources: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:

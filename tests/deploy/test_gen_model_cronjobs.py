@@ -1,4 +1,5 @@
-"""Every model folder gets a training CronJob and an image, generated, never hand-written."""
+"""Every model folder gets a training CronJob, generated, never hand-written; the promotion
+runs once per pipeline from its own CronJob, after the trainings."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from deploy import gen_model_cronjobs as gen
 from tests.deploy.conftest import ROOT, by_kind, kustomize_build
 from training.discovery import discover
 
-SCRIPT = ROOT / "deploy" / "gen_model_cronjobs.py"
+GENERATOR = [sys.executable, "-m", "deploy.gen_model_cronjobs"]
 
 
 def _model(models_dir: Path, name: str) -> None:
@@ -25,7 +26,15 @@ def _model(models_dir: Path, name: str) -> None:
 def test_committed_manifests_are_up_to_date() -> None:
     """Fails when a model folder was added or removed without running the generator."""
     changes = gen.differences(ROOT / "models", ROOT / "k8s_ml" / "models")
-    assert changes == [], "run: python deploy/gen_model_cronjobs.py"
+    assert changes == [], f"the training CronJobs are stale: run `{gen.REGENERATE}`"
+
+
+def test_the_regenerate_command_is_the_makefile_target_the_readmes_name() -> None:
+    assert gen.REGENERATE == "make manifests"
+    makefile = (ROOT / "Makefile").read_text()
+    assert "\nmanifests: install\n\t$(BIN)/python -m deploy.gen_model_cronjobs\n" in makefile
+    for readme in ("README.md", "models/README.md", "docs/deployment.md"):
+        assert "make manifests" in (ROOT / readme).read_text(), readme
 
 
 def test_every_model_folder_has_a_cronjob_in_the_built_namespace(rendered) -> None:
@@ -34,11 +43,12 @@ def test_every_model_folder_has_a_cronjob_in_the_built_namespace(rendered) -> No
     cronjobs = by_kind(rendered["k8s_ml"], "CronJob")
     for name in folders:
         job = gen.TrainingJob(name)
-        assert job.name in cronjobs, (
-            f"models/{name} has no CronJob (run deploy/gen_model_cronjobs.py)"
-        )
+        assert job.name in cronjobs, f"models/{name} has no CronJob (run `make manifests`)"
         pod = cronjobs[job.name]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-        assert pod["containers"][0]["image"] == f"houseprice/train-{name.replace('_', '-')}"
+        (container,) = pod["containers"]
+        assert container["image"] == "houseprice/training"
+        # Training only: the promotion is the promotion CronJob's.
+        assert container["command"] == ["python", "-m", "training", "train", name]
         assert pod["serviceAccountName"] == "training"
     training = {
         n
@@ -48,7 +58,7 @@ def test_every_model_folder_has_a_cronjob_in_the_built_namespace(rendered) -> No
     assert training == {gen.TrainingJob(name).name for name in folders}
 
 
-def test_folder_rule_matches_training_discovery(tmp_path: Path) -> None:
+def test_folder_rule_is_training_discovery_s(tmp_path: Path) -> None:
     models = tmp_path / "models"
     for name in ("alpha", "beta_2", "_private", "Upper", "with-dash"):
         _model(models, name)
@@ -56,6 +66,32 @@ def test_folder_rule_matches_training_discovery(tmp_path: Path) -> None:
     (models / "README.md").write_text("not a folder")
     expected = [folder.name for folder in discover(models)]
     assert gen.model_folders(models) == expected == ["alpha", "beta_2"]
+    # Used, not restated: no pattern of its own in the generator or any deploy script.
+    for path in (ROOT / "deploy").iterdir():
+        if path.suffix in (".py", ".sh"):
+            text = path.read_text()
+            assert "[a-z0-9_]" not in text and "FOLDER_NAME" not in text, path
+
+
+def test_promotion_runs_once_after_every_training(rendered) -> None:
+    cronjobs = by_kind(rendered["k8s_ml"], "CronJob")
+    promotion = cronjobs["promotion"]
+    minute = int(promotion["spec"]["schedule"].split()[0])
+    assert minute == gen.PROMOTION_MINUTE
+    assert promotion["spec"]["concurrencyPolicy"] == "Forbid"
+    trainings = [c for n, c in cronjobs.items() if n.startswith("train-")]
+    assert trainings
+    for cronjob in trainings:
+        assert int(cronjob["spec"]["schedule"].split()[0]) < minute
+    data_job = int(cronjobs["data-job"]["spec"]["schedule"].split()[0])
+    assert data_job < gen.FIRST_TRAINING_MINUTE
+    promoters = [
+        name
+        for name, c in cronjobs.items()
+        if "promotion"
+        in c["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0].get("command", [])
+    ]
+    assert sorted(promoters) == ["bootstrap", "promotion"]
 
 
 def test_a_new_folder_gets_its_cronjob_without_hand_edits(tmp_path: Path) -> None:
@@ -67,25 +103,25 @@ def test_a_new_folder_gets_its_cronjob_without_hand_edits(tmp_path: Path) -> Non
     _model(models, "gradient_boosting_v2")
 
     check = [
-        sys.executable,
-        str(SCRIPT),
+        *GENERATOR,
         "--models-dir",
         str(models),
         "--out-dir",
         str(k8s / "models"),
     ]
-    stale = subprocess.run([*check, "--check"], capture_output=True, text=True)
+    stale = subprocess.run([*check, "--check"], capture_output=True, text=True, cwd=ROOT)
     assert stale.returncode == 1
     assert "missing" in stale.stdout and "gradient-boosting-v2.yaml" in stale.stdout
 
-    subprocess.run(check, check=True, capture_output=True)
-    assert subprocess.run([*check, "--check"], capture_output=True).returncode == 0
+    subprocess.run(check, check=True, capture_output=True, cwd=ROOT)
+    assert subprocess.run([*check, "--check"], capture_output=True, cwd=ROOT).returncode == 0
 
     cronjobs = by_kind(kustomize_build(k8s), "CronJob")
     job = cronjobs["train-gradient-boosting-v2"]
     pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     assert job["metadata"]["namespace"] == "ml"
-    assert pod["containers"][0]["image"] == "houseprice/train-gradient-boosting-v2"
+    assert pod["containers"][0]["image"] == "houseprice/training"
+    assert pod["containers"][0]["command"][-1] == "gradient_boosting_v2"
     # The settings ConfigMap reference got the generated, hashed name like the others.
     config_ref = pod["containers"][0]["envFrom"][0]["configMapRef"]["name"]
     assert config_ref.startswith("houseprice-config-")
@@ -125,8 +161,7 @@ def test_names_kubernetes_cannot_hold_are_refused(tmp_path: Path, name: str) -> 
         gen.training_jobs(tmp_path / "models")
     done = subprocess.run(
         [
-            sys.executable,
-            str(SCRIPT),
+            *GENERATOR,
             "--models-dir",
             str(tmp_path / "models"),
             "--out-dir",
@@ -135,6 +170,7 @@ def test_names_kubernetes_cannot_hold_are_refused(tmp_path: Path, name: str) -> 
         ],
         capture_output=True,
         text=True,
+        cwd=ROOT,
     )
     assert done.returncode == 2 and "error:" in done.stderr
 
@@ -143,7 +179,7 @@ def _schedule(out: Path, slug: str) -> str:
     return yaml.safe_load((out / f"{slug}.yaml").read_text().split("\n", 1)[1])["spec"]["schedule"]
 
 
-def test_schedules_are_stable_and_after_the_data_job(tmp_path: Path) -> None:
+def test_schedules_are_stable_and_before_the_promotion(tmp_path: Path) -> None:
     """Adding a folder never moves another model's schedule; all run after minute 0."""
     alone, crowd = tmp_path / "alone", tmp_path / "crowd"
     _model(alone / "models", "linear_regression")
@@ -155,4 +191,5 @@ def test_schedules_are_stable_and_after_the_data_job(tmp_path: Path) -> None:
     assert schedule == _schedule(crowd / "out", "linear-regression")
     for slug in ("aaa", "linear-regression", "zzz"):
         minute, *rest = _schedule(crowd / "out", slug).split()
-        assert 10 <= int(minute) < 55 and rest == ["*", "*", "*", "*"]
+        first, spread = gen.FIRST_TRAINING_MINUTE, gen.TRAINING_SPREAD
+        assert first <= int(minute) < first + spread and rest == ["*", "*", "*", "*"]

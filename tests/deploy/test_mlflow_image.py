@@ -1,4 +1,4 @@
-"""mlflow/Dockerfile's command, run for real: PostgreSQL backend, gs:// artifacts, Host checks.
+"""The Dockerfile's mlflow target, run for real: PostgreSQL backend, gs:// artifacts, Host checks.
 
 The image's CMD is taken from the Dockerfile and run as is, except that it listens on
 127.0.0.1 and a free port instead of 0.0.0.0:5000. PostgreSQL is Debian's, Cloud Storage is
@@ -7,7 +7,6 @@ fake-gcs-server: the same code paths as in the cluster.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -19,7 +18,7 @@ import psycopg2
 import pytest
 import requests
 
-from tests.deploy.test_dockerfiles import final_stage
+from tests.deploy.dockerfile import command
 from tests.support import servers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,11 +26,8 @@ pytestmark = pytest.mark.postgres
 
 
 def image_command() -> list[str]:
-    (cmd,) = [
-        json.loads(args)
-        for keyword, args in final_stage(ROOT / "mlflow" / "Dockerfile")
-        if keyword == "CMD"
-    ]
+    cmd = command("mlflow")
+    assert cmd is not None
     return cmd
 
 

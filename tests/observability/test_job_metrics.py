@@ -16,12 +16,12 @@ from data_collection_and_versioning.job import run
 from houseprice import registry
 from houseprice.datasets import read_manifest
 from houseprice.storage import open_bucket
+from promotion.cli import main as promotion_main
 from tests.conftest import SAMPLE_CSV
 from tests.observability.conftest import one, pushed
 from tests.support.datasets import sample_rows, write_version
 from tests.support.model_folders import LINEAR, MEDIAN, training_env, write_model  # noqa: F401
 from tests.support.servers import free_port
-from promotion.cli import main as promotion_main
 from training.cli import main as training_main
 
 

@@ -109,15 +109,25 @@ def promotions(client: MlflowClient, name: str) -> list[dict[str, Any]]:
                 "champion_folder": tags.get("champion_folder", ""),
                 "previous_version": tags.get("previous_version", ""),
                 "summary": tags.get("summary", ""),
-                "evaluation_rows": decision.get("evaluation_rows"),
-                "scores": [_score(s) for s in decision.get("scores") or [] if isinstance(s, dict)],
+                "evaluation_rows": _evaluation_rows(decision),
+                "scores": [
+                    _score(c) for c in decision.get("candidates") or [] if isinstance(c, dict)
+                ],
             }
         )
     return history
 
 
+def _evaluation_rows(decision: dict[str, Any]) -> int | None:
+    evaluation = decision.get("evaluation")
+    rows = evaluation.get("recent_rows") if isinstance(evaluation, dict) else None
+    return rows if isinstance(rows, int) else None
+
+
 def _score(score: dict[str, Any]) -> dict[str, Any]:
-    metrics = score.get("metrics") if isinstance(score.get("metrics"), dict) else {}
+    """One candidate of a decision (promotion.promotion.Candidate.record): its MdAPE on the
+    recent rows, the rows every candidate of that decision was scored on."""
+    metrics = score.get("recent") if isinstance(score.get("recent"), dict) else {}
     mdape = metrics.get("mdape")
     return {
         "version": str(score.get("version", "")),

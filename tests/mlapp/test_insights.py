@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from houseprice.datasets import Dataset, load_cumulative
 from houseprice.storage import open_bucket
+from promotion import rows as evaluation_rows
+from promotion.config import PromotionConfig
 from promotion.promotion import promote
 from tests.mlapp.conftest import mlapp_settings, model_name, register, train
 from tests.support.datasets import sample_rows, write_version
@@ -136,9 +137,10 @@ def promoted(bucket_2, mlflow_uri):
     name = model_name()
     good = register(mlflow_uri, name, train(rows), rows, "linear_regression", "v2", False)
     worse = register(mlflow_uri, name, train(rows, scale=1.4), rows, "scaled", "v2", False)
-    train_rows, valid_rows = load_cumulative(open_bucket(bucket_2), "v2")
+    config = PromotionConfig()
+    evaluation = evaluation_rows.load(open_bucket(bucket_2), "v2", config.recent_min_rows)
     client = MlflowClient(tracking_uri=mlflow_uri)
-    decision = promote(client, name, Dataset("v2", train_rows, valid_rows))
+    decision = promote(client, name, evaluation, config)
     assert decision is not None and decision.champion.version == good.version
     return name, good, worse
 

@@ -61,6 +61,8 @@ def promoted_stack(
 
     from houseprice.datasets import Dataset, load_cumulative
     from houseprice.storage import open_bucket
+    from promotion import rows as evaluation_rows
+    from promotion.config import PromotionConfig
     from promotion.promotion import promote
     from training.discovery import find, load
     from training.train import train
@@ -78,6 +80,7 @@ def promoted_stack(
             data = Dataset(version, *load_cumulative(bucket, version))
             for folder in folders:
                 train(load(find(folder)), data, client=client, registered_model=name)
-            promote(client, name, data)
+            evaluation = evaluation_rows.load(bucket, version, PromotionConfig().recent_min_rows)
+            promote(client, name, evaluation, PromotionConfig())
         wait_until_ready(f"{running.mlapp_url}/ready")
         yield running

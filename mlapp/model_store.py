@@ -26,7 +26,7 @@ import numpy as np
 
 from houseprice.schema import FEATURE_NAMES
 from mlapp import metrics
-from mlapp.predictor import PredictFn, build_predict
+from mlapp.predictor import PredictFn, build_predict, rows_independent
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,8 @@ class ModelInfo:
     loaded_at: float  # unix time the model became the served one
     load_seconds: float
     predictor: str  # "lean" or "standard", see mlapp.predictor
+    # Its prices for a batch equal, bit for bit, its prices one by one (see mlapp.batching).
+    batchable: bool
 
     def public(self) -> dict[str, str]:
         """The model block of every prediction response."""
@@ -62,6 +64,10 @@ class Served(NamedTuple):
     predict: PredictFn
     info: ModelInfo
     public: dict[str, str]  # info.public(), computed once rather than per request
+
+    @property
+    def batchable(self) -> bool:
+        return self.info.batchable
 
 
 @dataclass(frozen=True)
@@ -114,7 +120,24 @@ def load_champion(tracking_uri: str, champion: Champion) -> Served:
         )
         model = mlflow.sklearn.load_model(local)
         example = Model.load(local).load_input_example(local)
-    predict, kind = build_predict(model, _probe(example))
+    return prepare(model, _probe(example), champion, started)
+
+
+def prepare(model: Any, probe: np.ndarray | None, champion: Champion, started: float) -> Served:
+    """A loaded model, ready to serve: its predict function, checks and description.
+
+    `probe` is the logged input example (None without one); `started` is when the load
+    began (time.perf_counter()).
+    """
+    predict, kind = build_predict(model, probe)
+    batchable = rows_independent(predict, probe)
+    if not batchable:
+        log.warning(
+            "%s version %s: batched prices differ from one-by-one prices on the input "
+            "example (or there is none); its requests are predicted one at a time",
+            champion.name,
+            champion.version,
+        )
     seconds = time.perf_counter() - started
     info = ModelInfo(
         name=champion.name,
@@ -125,6 +148,7 @@ def load_champion(tracking_uri: str, champion: Champion) -> Served:
         loaded_at=time.time(),
         load_seconds=round(seconds, 3),
         predictor=kind,
+        batchable=batchable,
     )
     return Served(model=model, predict=predict, info=info, public=info.public())
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, current_app, jsonify
 
 from houseprice.metrics import metrics_payload
 from houseprice.web import admin_only
 from mlapp import metrics
-from mlapp.model_store import ModelStore
+from mlapp.batching import Batcher
+from mlapp.model_store import ModelStore, Served
 from mlapp.openapi import openapi_document
-from mlapp.predict import no_model, store
+from mlapp.predict import BATCHER_KEY, no_model, store
 
 bp = Blueprint("ops", __name__)
 
@@ -31,6 +32,7 @@ def model() -> Any:
             "predictor": info.predictor,
         },
         registry=_registry_status(store()),
+        batching=_batching_status(served),
     )
 
 
@@ -72,6 +74,24 @@ def admin_reload() -> Any:
         "worker_pid": os.getpid(),
     }
     return jsonify(body), (502 if status["last_error"] else 200)
+
+
+def _batching_status(served: Served) -> dict[str, Any]:
+    batcher: Batcher | None = current_app.extensions[BATCHER_KEY]
+    if batcher is None:
+        return {"enabled": False, "reason": "BATCHING=off"}
+    settings = batcher.settings
+    status = {
+        "enabled": served.batchable,
+        "max_size": settings.max_size,
+        "max_wait_ms": settings.max_wait * 1000,
+    }
+    if not served.batchable:
+        status["reason"] = (
+            "this model's batched prices differ from its one-by-one prices on its input "
+            "example (or it has none): its requests are predicted one at a time"
+        )
+    return status
 
 
 def _registry_status(store: ModelStore) -> dict[str, Any]:

@@ -29,6 +29,7 @@ import numpy as np
 import sklearn
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.ensemble import VotingRegressor
+from sklearn.linear_model import Ridge
 from sklearn.linear_model._base import LinearModel, MultiOutputLinearModel
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
@@ -37,11 +38,14 @@ from sklearn.utils._set_output import _wrap_method_output
 log = logging.getLogger(__name__)
 
 PredictFn = Callable[[np.ndarray], np.ndarray]
+# Rows in the batch that checks batched against one-by-one prices at load.
+_PROBE_BATCH = 96
 
 # The code of the wrapper set_output puts around transform (same for every class).
 _SET_OUTPUT_WRAPPER = _wrap_method_output(lambda self, X: X, "transform").__code__
-# Predict methods whose whole work, after input checks, is X @ coef_ + intercept_.
-_LINEAR_PREDICTS = (LinearModel.predict, MultiOutputLinearModel.predict)
+# Predict methods whose whole work, after input checks, is X @ coef_ + intercept_
+# (Ridge.predict only calls LinearModel.predict, to carry its own docstring).
+_LINEAR_PREDICTS = (LinearModel.predict, MultiOutputLinearModel.predict, Ridge.predict)
 
 
 def configure_sklearn() -> None:
@@ -73,6 +77,29 @@ def build_predict(model: Any, probe: np.ndarray | None) -> tuple[PredictFn, str]
     if not same:
         return model.predict, "standard"
     return lean, "lean"
+
+
+def rows_independent(predict: PredictFn, probe: np.ndarray | None) -> bool:
+    """True when predicting the probe's rows together gives, bit for bit, their one-by-one
+    prices: the condition for batching requests of this model (needs at least two rows)."""
+    if probe is None or len(probe) < 2:
+        return False
+    try:
+        alone = np.concatenate(
+            [
+                np.asarray(predict(probe[i : i + 1]), dtype=np.float64).ravel()
+                for i in range(len(probe))
+            ]
+        )
+        # Repeated to a batch of some size: numeric kernels may change strategy with the
+        # number of rows (e.g. BLAS), which a batch of 3 would not show.
+        repeat = -(-_PROBE_BATCH // len(probe))
+        together = np.asarray(predict(np.concatenate([probe] * repeat)), dtype=np.float64).ravel()
+        alone = np.tile(alone, repeat)
+    except Exception:
+        log.warning("predicting the input example row by row failed", exc_info=True)
+        return False
+    return together.shape == alone.shape and bool(np.array_equal(together, alone))
 
 
 def _lean_predict(model: Any) -> PredictFn | None:
@@ -184,6 +211,8 @@ def _linear(estimator: Any) -> PredictFn | None:
     intercept = estimator.intercept_
 
     def predict(X: np.ndarray) -> np.ndarray:
-        return np.asarray(X, dtype=np.float64) @ coef + intercept
+        # einsum's per-row loop, not BLAS: a row's sum then has the same order whatever the
+        # number of rows, so batched prices equal one-by-one prices bit for bit.
+        return np.einsum("ij,j->i", np.asarray(X, dtype=np.float64), coef) + intercept
 
     return predict

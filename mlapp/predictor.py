@@ -8,8 +8,9 @@ record already, so at load time it builds a leaner equivalent:
   when the output is plain numpy anyway), then the last step's predict;
 - a TransformedTargetRegressor built from func/inverse_func becomes
   inverse_func(inner predict), a VotingRegressor the weighted average of its members;
-- a plain linear model becomes `X @ coef_ + intercept_`, the exact expression
-  `LinearModel._decision_function` evaluates after its checks;
+- a plain linear model becomes `X @ coef_ + intercept_`, the expression
+  `LinearModel._decision_function` evaluates after its checks (summed row by row);
+- a HistGradientBoostingRegressor walks all its trees at once (mlapp.tree_predict);
 - anything else keeps its own predict.
 
 The lean function is used only if it reproduces `model.predict` on the input
@@ -28,12 +29,14 @@ from typing import Any
 import numpy as np
 import sklearn
 from sklearn.compose import TransformedTargetRegressor
-from sklearn.ensemble import VotingRegressor
+from sklearn.ensemble import HistGradientBoostingRegressor, VotingRegressor
 from sklearn.linear_model import Ridge
 from sklearn.linear_model._base import LinearModel, MultiOutputLinearModel
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils._set_output import _wrap_method_output
+
+from mlapp.tree_predict import hist_gradient_boosting
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +122,8 @@ def _lean(estimator: Any) -> PredictFn:
         return _target_transform(estimator) or estimator.predict
     if isinstance(estimator, VotingRegressor):
         return _voting(estimator)
+    if isinstance(estimator, HistGradientBoostingRegressor):
+        return hist_gradient_boosting(estimator) or estimator.predict
     return _linear(estimator) or estimator.predict
 
 

@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from houseprice.calibration import Calibration
 from houseprice.schema import FEATURE_NAMES
 from mlapp import metrics
 from mlapp.predictor import PredictFn, build_predict, rows_independent
@@ -47,6 +48,8 @@ class ModelInfo:
     predictor: str  # "lean" or "standard", see mlapp.predictor
     # Its prices for a batch equal, bit for bit, its prices one by one (see mlapp.batching).
     batchable: bool
+    # Why answers carry no price range (no or bad calibration tags), None when they do.
+    interval_missing: str | None = None
 
     def public(self) -> dict[str, str]:
         """The model block of every prediction response."""
@@ -64,6 +67,7 @@ class Served(NamedTuple):
     predict: PredictFn
     info: ModelInfo
     public: dict[str, str]  # info.public(), computed once rather than per request
+    calibration: Calibration | None = None  # the version's price range, from its tags
 
     @property
     def batchable(self) -> bool:
@@ -149,8 +153,10 @@ def prepare(model: Any, probe: np.ndarray | None, champion: Champion, started: f
         load_seconds=round(seconds, 3),
         predictor=kind,
         batchable=batchable,
+        interval_missing=Calibration.missing_reason(champion.tags),
     )
-    return Served(model=model, predict=predict, info=info, public=info.public())
+    calibration = Calibration.from_tags(champion.tags)
+    return Served(model, predict, info, info.public(), calibration)
 
 
 def _probe(example: Any) -> np.ndarray | None:

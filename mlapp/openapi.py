@@ -217,11 +217,22 @@ def openapi_document() -> dict[str, Any]:
                         "run_id": {"type": "string", "description": "MLflow run"},
                     },
                 },
+                "Interval": {
+                    "type": "object",
+                    "description": "calibrated price range: holds `level` of later prices",
+                    "required": ["low", "high", "level"],
+                    "properties": {
+                        "low": {"type": "number", "description": "US dollars"},
+                        "high": {"type": "number", "description": "US dollars"},
+                        "level": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+                    },
+                },
                 "Prediction": {
                     "type": "object",
                     "properties": {
                         "request_id": {"type": "string"},
                         "price": {"type": "number", "description": "US dollars"},
+                        "interval": _ref("Interval"),
                         "model": _ref("ModelRef"),
                     },
                 },
@@ -230,6 +241,7 @@ def openapi_document() -> dict[str, Any]:
                     "properties": {
                         "request_id": {"type": "string"},
                         "prices": {"type": "array", "items": {"type": "number"}},
+                        "intervals": {"type": "array", "items": _ref("Interval")},
                         "model": _ref("ModelRef"),
                     },
                 },
@@ -255,6 +267,8 @@ def openapi_document() -> dict[str, Any]:
                             },
                         },
                         "registry": _ref("Registry"),
+                        "batching": {"type": "object"},
+                        "interval": {"type": "object"},
                     },
                 },
                 "Readiness": {

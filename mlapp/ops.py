@@ -33,6 +33,7 @@ def model() -> Any:
         },
         registry=_registry_status(store()),
         batching=_batching_status(served),
+        interval=_interval_status(served),
     )
 
 
@@ -74,6 +75,20 @@ def admin_reload() -> Any:
         "worker_pid": os.getpid(),
     }
     return jsonify(body), (502 if status["last_error"] else 200)
+
+
+def _interval_status(served: Served) -> dict[str, Any]:
+    """The price range every answer carries, or why answers carry none."""
+    calibration = served.calibration
+    if calibration is None:
+        return {"served": False, "reason": served.info.interval_missing}
+    return {
+        "served": True,
+        "level": calibration.level,
+        "log_low": calibration.log_low,
+        "log_high": calibration.log_high,
+        "rows": calibration.rows,
+    }
 
 
 def _batching_status(served: Served) -> dict[str, Any]:

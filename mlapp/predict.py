@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from houseprice.calibration import Calibration
 from houseprice.schema import FEATURE_NAMES, validate_features
 from houseprice.web import current_request_id, validation_error
 from mlapp import metrics
@@ -98,18 +99,34 @@ def _answer(store: ModelStore, served: Served | None, arrival: Arrival | None, s
         )
         return body, 500
 
-    prices = [round(p, 2) for p in prices]
+    calibration = served.calibration
     metrics.PREDICTION_REQUESTS.labels("200", experiment).inc()
     metrics.PREDICTION_LATENCY.labels(experiment).observe(time.perf_counter() - started)
     metrics.LAST_PREDICTION.set(time.time())
     for price in prices:
         metrics.PREDICTED_PRICE.observe(price)
     # json.dumps straight into a Response: the hot path skips Flask's JSON provider.
+    body: dict[str, Any] = {"request_id": current_request_id()}
     if read.many:
-        body = {"request_id": current_request_id(), "prices": prices, "model": served.public}
+        body["prices"] = [round(p, 2) for p in prices]
+        if calibration is not None:
+            body["intervals"] = [_interval(calibration, p) for p in prices]
     else:
-        body = {"request_id": current_request_id(), "price": prices[0], "model": served.public}
+        body["price"] = round(prices[0], 2)
+        if calibration is not None:
+            body["interval"] = _interval(calibration, prices[0])
+    body["model"] = served.public
     return Response(json.dumps(body), mimetype="application/json")
+
+
+def _interval(calibration: Calibration, price: float) -> dict[str, float]:
+    """The calibrated range around an unrounded price, in cents like the price."""
+    interval = calibration.interval(price)
+    return {
+        "low": round(interval["low"], 2),
+        "high": round(interval["high"], 2),
+        "level": interval["level"],
+    }
 
 
 class _Records(NamedTuple):

@@ -173,9 +173,10 @@ class _NodeTable:
         split = self.categorical[node] & ~missing
         if not split.any():
             return left
-        at = np.flatnonzero(split)
+        at = split.nonzero()[0]
         value, split_node = x[at], node[at]
-        code = np.clip(value, 0, 255).astype(np.intp)  # scikit-learn casts to uint8
+        # scikit-learn casts to uint8; encoded categories are 0..254 (at most 255 bins).
+        code = np.minimum(np.maximum(value, 0), 255).astype(np.intp)
         goes = self.category_left[self.category_row[split_node], code]
         negative = value < 0
         if negative.any():

@@ -1,10 +1,13 @@
 """Adaptive batching: concurrent requests of one worker are predicted together.
 
-Request threads (gunicorn gthread) validate their records, then hand them to
-`Batcher.predict` and wait. One predicting thread per process takes what is queued
-and closes a batch when it holds BATCH_MAX_SIZE records, when BATCH_MAX_WAIT_MS
-has passed since its first request, or at once when no other request of this
-process is still being read and validated (so a lone request never waits).
+Request threads (gunicorn gthread) validate their records, then queue them and
+wait. One predicting thread per process takes what is queued and closes a batch
+when it holds BATCH_MAX_SIZE records, when BATCH_MAX_WAIT_MS has passed since its
+first request, or at once when no other request of this process is still being
+read and validated (so a lone request never waits). A request that finds the
+worker idle (nothing queued, predicting or arriving) predicts its batch of one
+itself, without the two thread hand-offs; either way one prediction runs at a time
+per process, and requests that arrive meanwhile form the next batch.
 
 The thread reads the served model once per batch: a batch never mixes model
 versions, and a hot swap takes effect between batches. If predicting the whole
@@ -139,6 +142,7 @@ class Batcher:
         self._cond = threading.Condition(threading.Lock())
         self._queue: collections.deque[_Job] = collections.deque()
         self._arriving = 0  # requests of this process being read and validated
+        self._busy = False  # a prediction is running: at most one at a time per process
 
     def ensure_started(self) -> None:
         if self._pid == os.getpid():
@@ -150,6 +154,7 @@ class Batcher:
             self._cond = threading.Condition(threading.Lock())
             self._queue = collections.deque()
             self._arriving = 0
+            self._busy = False
             self._pid = os.getpid()
             threading.Thread(target=self._run, name="mlapp-batcher", daemon=True).start()
 
@@ -164,10 +169,19 @@ class Batcher:
     def _submit(self, rows: list[list]) -> tuple[Served, list[float]]:
         self.ensure_started()
         job = _Job(rows)
-        with self._cond:
+        cond = self._cond
+        with cond:
             self._arriving -= 1
-            self._queue.append(job)
-            self._cond.notify()
+            # Alone in the worker (nothing queued, nothing predicting, nobody arriving):
+            # this thread predicts its own batch of one, sparing two thread hand-offs.
+            alone = not self._busy and not self._queue and self._arriving <= 0
+            if alone:
+                self._busy = True
+            else:
+                self._queue.append(job)
+                cond.notify()
+        if alone:
+            self._answer([job])
         job.done.wait()
         if job.error is not None:
             raise job.error
@@ -182,22 +196,30 @@ class Batcher:
 
     def _run(self) -> None:
         while True:
-            batch = self._next_batch()
-            try:
-                self._predict(batch)
-            except Exception as exc:  # never lose a waiting request
-                log.exception("batch of %d requests failed", len(batch))
-                for job in batch:
-                    if not job.done.is_set():
-                        job.error = ModelFailed(repr(exc))
-                        job.done.set()
+            self._answer(self._next_batch())
+
+    def _answer(self, batch: list[_Job]) -> None:
+        """Predict a batch (this thread holds `_busy`), then let the next one start."""
+        try:
+            self._predict(batch)
+        except Exception as exc:  # never lose a waiting request
+            log.exception("batch of %d requests failed", len(batch))
+            for job in batch:
+                if not job.done.is_set():
+                    job.error = ModelFailed(repr(exc))
+                    job.done.set()
+        finally:
+            with self._cond:
+                self._busy = False
+                self._cond.notify()  # requests queued meanwhile: the predicting thread's turn
 
     def _next_batch(self) -> list[_Job]:
         max_size, max_wait = self.settings.max_size, self.settings.max_wait
         cond, queue = self._cond, self._queue
         with cond:
-            while not queue:
+            while not queue or self._busy:
                 cond.wait()
+            self._busy = True  # until this batch is answered (see _run)
             first = queue.popleft()
             batch, size = [first], len(first.rows)
             deadline = first.queued_at + max_wait

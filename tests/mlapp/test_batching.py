@@ -36,12 +36,14 @@ class Recording:
 
     def __init__(self, served: Served, fail_on_bedrooms: float | None = None) -> None:
         self.sizes: list[int] = []
+        self.threads: list[str] = []
         self._predict = served.predict
         self._fail_on = fail_on_bedrooms
         self.served = served._replace(predict=self)
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
         self.sizes.append(len(X))
+        self.threads.append(threading.current_thread().name)
         bedrooms = FEATURE_NAMES.index("bedrooms")
         if self._fail_on is not None and any(row[bedrooms] == self._fail_on for row in X):
             raise ValueError("injected fault for one record")
@@ -97,6 +99,23 @@ def test_concurrent_requests_are_predicted_together_with_their_own_prices(blend,
     assert sum(recording.sizes) == 24
     assert max(recording.sizes) > 1  # some requests shared a model call
     assert len(recording.sizes) < 24
+
+
+def test_a_lone_request_predicts_itself_and_concurrent_ones_use_the_predicting_thread(
+    blend, sample
+):
+    recording = Recording(blend)
+    batcher = _batcher(recording.served, max_size=64, max_wait=0.5)
+    rows = _rows(sample, 8)
+    arrival = batcher.arrive()
+    served, prices = arrival.predict(rows[:1])
+    assert served.info.version == "1"
+    assert prices == predict_rows(blend, rows[:1])
+    assert recording.threads == [threading.current_thread().name]
+    recording.threads.clear()
+    _concurrently(batcher, [[row] for row in rows])
+    assert "mlapp-batcher" in recording.threads
+    assert sum(recording.sizes) == 9
 
 
 def test_a_batch_holds_at_most_max_size_records_and_never_splits_a_request(blend, sample):

@@ -235,7 +235,7 @@ def run_wrk(url: str, body: str, concurrency: int, duration: int, workdir: Path)
     latency = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.MULTILINE))
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket = re.search(r"Socket errors: connect (\d+), read \d+, write (\d+), timeout (\d+)", out)
-    # Read "errors" are gunicorn's sync workers closing each connection: not failures.
+    # Read "errors" are connections the server closed between requests: not failed requests.
     errors = (int(non_2xx.group(1)) if non_2xx else 0) + (
         sum(int(x) for x in socket.groups()) if socket else 0
     )

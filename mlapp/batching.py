@@ -219,7 +219,7 @@ class Batcher:
         with cond:
             while not queue or self._busy:
                 cond.wait()
-            self._busy = True  # until this batch is answered (see _run)
+            self._busy = True  # until this batch is answered (see _answer)
             first = queue.popleft()
             batch, size = [first], len(first.rows)
             deadline = first.queued_at + max_wait

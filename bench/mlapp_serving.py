@@ -1,18 +1,22 @@
-"""Benchmark: mlapp under gunicorn against `mlflow models serve`, same model, same machine.
+"""Benchmark: mlapp under gunicorn against `mlflow models serve`, same model, same run.
 
-For each model folder measured (linear_regression and hist_gradient_boosting when
-present) the model is trained on the sample dataset, logged and registered in a
-throwaway MLflow server and given the alias `champion`, exactly as the trainer does.
-Then, one server at a time on 127.0.0.1:
+The model is the champion `make up` promotes (`blend` today; `--models` measures
+others). It is trained on the sample dataset, logged and registered in a throwaway
+MLflow server and given the alias `champion`, exactly as the trainer does. Then three
+servers run side by side on 127.0.0.1, and each concurrency level is measured on each
+server in turn (alternated, so a change in the machine's load hits all of them):
 
-- mlapp: `gunicorn -c mlapp/gunicorn.conf.py` with 2 sync workers, POST /predict;
+- mlapp: `gunicorn -c mlapp/gunicorn.conf.py`, 2 gthread workers, adaptive batching
+  with its default settings, POST /predict;
+- mlapp, BATCHING=off: the same without batching (what batching itself buys);
 - MLflow: `mlflow models serve -m models:/<name>@champion --env-manager local`
   (its default: one uvicorn worker), POST /invocations.
 
-Each receives one-record requests at concurrency 1, 8 and 32 for a bounded time,
-from `wrk` when installed (apt-get install wrk), else from a small keep-alive
-thread pool. Both servers get OMP_NUM_THREADS=1. Every answer is checked first
-against the model's own prediction; any non-2xx answer during a run is reported.
+One-record requests at concurrency 1, 8, 32 and 64 for a bounded time, from `wrk`
+when installed (apt-get install wrk), else from a small keep-alive thread pool. All
+servers get OMP_NUM_THREADS=1. Every answer is checked first against the model's own
+prediction; any non-2xx answer during a run is reported. CPU per request is the
+server's processes' user + system time over the answered requests.
 
     .venv/bin/python bench/mlapp_serving.py [--duration 10] [--write-readme]
 """
@@ -44,7 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 SAMPLE = ROOT / "sample_dataset" / "house_sales_2014-05_to_06.csv"
 README = ROOT / "bench" / "README.md"
-FOLDERS = ("linear_regression", "hist_gradient_boosting")
+FOLDERS = ("blend",)  # the champion of `make up`
 
 from houseprice.schema import FEATURE_NAMES, PRICE, validate_frame  # noqa: E402
 from tests.support.servers import (  # noqa: E402
@@ -122,9 +126,10 @@ def register(tracking_uri: str, folder: str, sample: pd.DataFrame) -> tuple[str,
 
 
 @contextlib.contextmanager
-def mlapp(tracking_uri: str, name: str, workdir: Path) -> Iterator[tuple[str, int]]:
+def mlapp(tracking_uri: str, name: str, workdir: Path, **extra: str) -> Iterator[tuple[str, int]]:
     env = {
         **COMMON_ENV,
+        **extra,
         "HOUSEPRICE_DATA_DIR": str(workdir / "data"),
         "MLFLOW_TRACKING_URI": tracking_uri,
         "REGISTERED_MODEL_NAME": name,
@@ -230,7 +235,7 @@ def run_wrk(url: str, body: str, concurrency: int, duration: int, workdir: Path)
     latency = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.MULTILINE))
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket = re.search(r"Socket errors: connect (\d+), read \d+, write (\d+), timeout (\d+)", out)
-    # Read "errors" are gunicorn's sync workers closing each connection: not failures.
+    # Read "errors" are connections the server closed between requests: not failed requests.
     errors = (int(non_2xx.group(1)) if non_2xx else 0) + (
         sum(int(x) for x in socket.groups()) if socket else 0
     )
@@ -310,35 +315,32 @@ def run_threads(url: str, body: str, concurrency: int, duration: int, workdir: P
 # -- driver ----------------------------------------------------------------------------
 
 
-def measure(
+def measure_level(
     server: str,
     folder: str,
     url: str,
     pid: int,
     body: str,
-    levels: list[int],
+    concurrency: int,
     duration: int,
     workdir: Path,
     generator: str,
-) -> list[Result]:
+) -> Result:
     generate = run_wrk if generator == "wrk" else run_threads
-    results = []
-    for concurrency in levels:
-        # A short warm-up so both servers start each level from the same state.
-        generate(url, body, concurrency, 1, workdir)
-        cpu = tree_cpu_seconds(pid)
-        got = generate(url, body, concurrency, duration, workdir)
-        cpu_ms = (tree_cpu_seconds(pid) - cpu) * 1000 / max(got["requests"], 1)
-        result = Result(server, folder, concurrency, **got, cpu_ms=cpu_ms, load=os.getloadavg()[0])
-        print(
-            f"{server:8s} {folder:24s} c={concurrency:<3d} {result.rps:8.0f} req/s "
-            f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms  "
-            f"cpu {result.cpu_ms:5.2f} ms/req  errors {result.errors}"
-            f"  (load avg {result.load:.1f})",
-            flush=True,
-        )
-        results.append(result)
-    return results
+    # A short warm-up so every server starts each level from the same state.
+    generate(url, body, concurrency, 1, workdir)
+    cpu = tree_cpu_seconds(pid)
+    got = generate(url, body, concurrency, duration, workdir)
+    cpu_ms = (tree_cpu_seconds(pid) - cpu) * 1000 / max(got["requests"], 1)
+    result = Result(server, folder, concurrency, **got, cpu_ms=cpu_ms, load=os.getloadavg()[0])
+    print(
+        f"{server:15s} {folder:12s} c={concurrency:<3d} {result.rps:8.0f} req/s "
+        f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms  "
+        f"cpu {result.cpu_ms:5.2f} ms/req  errors {result.errors}"
+        f"  (load avg {result.load:.1f})",
+        flush=True,
+    )
+    return result
 
 
 def check_answers(mlapp_url: str, mlflow_url: str, record: dict, expected: float) -> None:
@@ -353,54 +355,71 @@ def check_answers(mlapp_url: str, mlflow_url: str, record: dict, expected: float
     assert abs(theirs - expected) < 0.01, (theirs, expected)
 
 
+SERVERS = ("mlapp", "mlapp unbatched", "mlflow")
+
+
 def table(results: list[Result]) -> str:
     lines = [
-        "| model | concurrency | mlapp req/s | mlapp p50 / p99 ms | mlapp CPU ms/req "
-        "| MLflow req/s | MLflow p50 / p99 ms | MLflow CPU ms/req | throughput ratio "
-        "| CPU ratio |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| model | concurrency | server | req/s | p50 / p99 ms | CPU ms/req "
+        "| throughput vs MLflow | CPU vs MLflow |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     by_key = {(r.server, r.model, r.concurrency): r for r in results}
-    for (server, model, concurrency), ours in by_key.items():
-        if server != "mlapp":
-            continue
+    levels = sorted({(r.model, r.concurrency) for r in results}, key=lambda k: (k[0], k[1]))
+    for model, concurrency in levels:
         theirs = by_key.get(("mlflow", model, concurrency))
-        if theirs is None:
-            continue
-        lines.append(
-            f"| {model} | {concurrency} | {ours.rps:,.0f} | {ours.p50_ms:.2f} / {ours.p99_ms:.2f} "
-            f"| {ours.cpu_ms:.2f} | {theirs.rps:,.0f} | {theirs.p50_ms:.1f} / {theirs.p99_ms:.1f} "
-            f"| {theirs.cpu_ms:.2f} | {ours.rps / theirs.rps:.1f}x "
-            f"| {theirs.cpu_ms / max(ours.cpu_ms, 1e-9):.1f}x |"
-        )
+        for server in SERVERS:
+            ours = by_key.get((server, model, concurrency))
+            if ours is None:
+                continue
+            ratio = f"{ours.rps / theirs.rps:.1f}x" if theirs and server != "mlflow" else ""
+            cpu = (
+                f"{theirs.cpu_ms / max(ours.cpu_ms, 1e-9):.1f}x"
+                if theirs and server != "mlflow"
+                else ""
+            )
+            lines.append(
+                f"| {model} | {concurrency} | {server} | {ours.rps:,.0f} "
+                f"| {ours.p50_ms:.2f} / {ours.p99_ms:.2f} | {ours.cpu_ms:.2f} | {ratio} | {cpu} |"
+            )
     return "\n".join(lines)
 
 
 def notes(results: list[Result]) -> str:
-    """What the numbers say, computed from them (so a rerun keeps the text true)."""
+    """What the numbers say about the targets, computed from them (a rerun keeps it true)."""
     by_key = {(r.server, r.model, r.concurrency): r for r in results}
     lines = []
-    for (server, model, concurrency), ours in by_key.items():
-        theirs = by_key.get(("mlflow", model, concurrency))
-        if server != "mlapp" or concurrency != 8 or theirs is None:
-            continue
-        ratio = ours.rps / theirs.rps
-        lines.append(
-            f"- {model}, concurrency 8: mlapp answers {ratio:.1f}x MLflow's throughput "
-            f"(aim: 30x, {'met' if ratio >= 30 else 'not met'}) with p99 {ours.p99_ms:.1f} ms "
-            f"(aim: under 10 ms, {'met' if ours.p99_ms < 10 else 'not met'}); "
-            f"server CPU per request {ours.cpu_ms:.2f} ms against {theirs.cpu_ms:.2f} ms."
-        )
+    for model in sorted({r.model for r in results}):
+        ours, theirs = by_key.get(("mlapp", model, 8)), by_key.get(("mlflow", model, 8))
+        if ours and theirs:
+            ratio = ours.rps / theirs.rps
+            lines.append(
+                f"- {model}, concurrency 8: mlapp answers {ratio:.1f}x MLflow's throughput "
+                f"(aim: 30x, {'met' if ratio >= 30 else 'not met'}) with p99 "
+                f"{ours.p99_ms:.1f} ms (aim: under 10 ms, "
+                f"{'met' if ours.p99_ms < 10 else 'not met'}); server CPU per request "
+                f"{ours.cpu_ms:.2f} ms against {theirs.cpu_ms:.2f} ms "
+                f"({theirs.cpu_ms / max(ours.cpu_ms, 1e-9):.1f}x less)."
+            )
+        single = by_key.get(("mlapp", model, 1))
+        if single:
+            lines.append(
+                f"- {model}, concurrency 1: mlapp p50 {single.p50_ms:.2f} ms (aim: under 2 ms, "
+                f"{'met' if single.p50_ms < 2 else 'not met'})."
+            )
+        plain = by_key.get(("mlapp unbatched", model, 32))
+        batched = by_key.get(("mlapp", model, 32))
+        if plain and batched:
+            lines.append(
+                f"- {model}, concurrency 32: batching gives {batched.rps / plain.rps:.1f}x the "
+                f"throughput of the same mlapp with BATCHING=off, at "
+                f"{batched.cpu_ms:.2f} against {plain.cpu_ms:.2f} ms CPU per request."
+            )
     lines.append(
         "- CPU per request is the steadier comparison on a shared machine: wall-clock "
         "throughput and latency move with the other work, CPU time much less. "
-        "Both servers' numbers include their per-request log line and the kernel's TCP work "
-        "in the server processes; the load generator's CPU is not counted."
-    )
-    lines.append(
-        "- With 2 sync workers, concurrency 8 and 32 queue on the listening socket: latency "
-        "grows with the queue while throughput stays at what 2 cores (shared with the load "
-        "generator and the rest of the machine) can give."
+        "Every server's numbers include its per-request log line and the kernel's TCP work "
+        "in its processes; the load generator's CPU is not counted."
     )
     return "\n".join(lines)
 
@@ -409,13 +428,14 @@ def write_readme(results: list[Result], duration: int, generator: str) -> None:
     errors = sum(r.errors for r in results)
     section = (
         "## Serving\n\n"
-        "`bench/mlapp_serving.py`: mlapp (gunicorn, 2 sync workers, `POST /predict`) against\n"
-        "`mlflow models serve --env-manager local` (one uvicorn worker, `POST /invocations`)\n"
-        "for the same registered champion, one server at a time on the same machine, one-record\n"
-        f"requests, {duration} s per level after a 1 s warm-up, load from {generator} on the same\n"
-        f"machine, OMP_NUM_THREADS=1 for both, each with its default request logging (one line\n"
-        f"per request). Machine: {os.cpu_count()} cores, shared with other work (1-minute load\n"
-        f"average during the runs: {min(r.load for r in results):.1f} to "
+        "`bench/mlapp_serving.py`: mlapp (gunicorn, 2 gthread workers, adaptive batching,\n"
+        "`POST /predict`), the same mlapp with `BATCHING=off`, and `mlflow models serve\n"
+        "--env-manager local` (one uvicorn worker, `POST /invocations`) for the same registered\n"
+        "champion, all three up side by side, each level measured on each server in turn.\n"
+        f"One-record requests, {duration} s per level after a 1 s warm-up, load from "
+        f"{generator}\non the same machine, OMP_NUM_THREADS=1 for all, each with its default "
+        f"request logging.\nMachine: {os.cpu_count()} cores, shared with other work (1-minute "
+        f"load average during the runs: {min(r.load for r in results):.1f} to "
         f"{max(r.load for r in results):.1f}).\n"
         f"Failed requests across all runs: {errors}.\n\n"
         f"{table(results)}\n\n"
@@ -434,7 +454,7 @@ def write_readme(results: list[Result], duration: int, generator: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per level")
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32, 64])
     parser.add_argument("--models", nargs="+", default=list(FOLDERS))
     parser.add_argument(
         "--generator", choices=["wrk", "threads"], help="default: wrk when installed"
@@ -448,6 +468,9 @@ def main() -> None:
     sample, _ = validate_frame(pd.read_csv(SAMPLE))
     record = json.loads(sample.loc[:, list(FEATURE_NAMES)].head(1).to_json(orient="records"))[0]
     body = json.dumps(record)
+    invocation = json.dumps(
+        {"dataframe_split": {"columns": list(record), "data": [list(record.values())]}}
+    )
     os.environ.update(COMMON_ENV)
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
@@ -456,44 +479,43 @@ def main() -> None:
             registered = {f: register(tracking_uri, f, sample) for f in folders}
             for folder, (name, model) in registered.items():
                 expected = float(model.predict(sample.loc[:, list(FEATURE_NAMES)].head(1))[0])
-                with mlflow_serve(tracking_uri, name, workdir) as (mlflow_url, mlflow_pid):
-                    with mlapp(tracking_uri, name, workdir / f"mlapp-{folder}") as (
-                        mlapp_url,
-                        mlapp_pid,
-                    ):
-                        check_answers(mlapp_url, mlflow_url, record, expected)
-                        results += measure(
-                            "mlapp",
-                            folder,
-                            f"{mlapp_url}/predict",
-                            mlapp_pid,
-                            body,
-                            args.concurrency,
-                            args.duration,
-                            workdir,
-                            generator,
-                        )
-                    invocation = json.dumps(
-                        {
-                            "dataframe_split": {
-                                "columns": list(record),
-                                "data": [list(record.values())],
-                            }
-                        }
+                with contextlib.ExitStack() as servers:
+                    mlflow_url, mlflow_pid = servers.enter_context(
+                        mlflow_serve(tracking_uri, name, workdir)
                     )
-                    results += measure(
-                        "mlflow",
-                        folder,
-                        f"{mlflow_url}/invocations",
-                        mlflow_pid,
-                        invocation,
-                        args.concurrency,
-                        args.duration,
-                        workdir,
-                        generator,
+                    batched_url, batched_pid = servers.enter_context(
+                        mlapp(tracking_uri, name, workdir / f"mlapp-{folder}")
                     )
+                    plain_url, plain_pid = servers.enter_context(
+                        mlapp(tracking_uri, name, workdir / f"plain-{folder}", BATCHING="off")
+                    )
+                    check_answers(batched_url, mlflow_url, record, expected)
+                    check_answers(plain_url, mlflow_url, record, expected)
+                    targets = {
+                        "mlapp": (f"{batched_url}/predict", batched_pid, body),
+                        "mlapp unbatched": (f"{plain_url}/predict", plain_pid, body),
+                        "mlflow": (f"{mlflow_url}/invocations", mlflow_pid, invocation),
+                    }
+                    for concurrency in args.concurrency:
+                        for server in SERVERS:
+                            url, pid, payload = targets[server]
+                            results.append(
+                                measure_level(
+                                    server,
+                                    folder,
+                                    url,
+                                    pid,
+                                    payload,
+                                    concurrency,
+                                    args.duration,
+                                    workdir,
+                                    generator,
+                                )
+                            )
     print()
     print(table(results))
+    print()
+    print(notes(results))
     if args.write_readme:
         described = "wrk" if generator == "wrk" else "a Python keep-alive thread pool"
         write_readme(results, args.duration, described)

@@ -13,3 +13,7 @@ os.environ.setdefault(
 from houseprice.gunicorn_hooks import *  # noqa: F403
 
 bind = os.environ.get("BIND", "0.0.0.0:8002")
+
+# Threads: a request waits on MongoDB; other requests are served meanwhile.
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))

@@ -101,7 +101,37 @@ SERVED_MODEL = Body(
         "predictor": Plain({"enum": ["lean", "standard"]}),
     },
 )
-MODEL_STATUS = Body("ModelStatus", {"model": SERVED_MODEL, "registry": REGISTRY})
+BATCHING = Body(
+    "Batching",
+    {
+        "enabled": boolean("concurrent requests of a worker are predicted together"),
+        "max_size": integer("records in one batch at most", minimum=1),
+        "max_wait_ms": number("how long a batch waits for more requests", minimum=0),
+        "reason": text("why batching is off"),
+    },
+    required=("enabled",),
+)
+INTERVAL_STATUS = Body(
+    "IntervalStatus",
+    {
+        "served": boolean("answers carry `interval`"),
+        "level": number(minimum=0, maximum=1),
+        "log_low": number("quantile of log(price / predicted)"),
+        "log_high": number("quantile of log(price / predicted)"),
+        "rows": integer("held-out rows it was calibrated on", minimum=0),
+        "reason": text("why answers carry no range"),
+    },
+    required=("served",),
+)
+MODEL_STATUS = Body(
+    "ModelStatus",
+    {
+        "model": SERVED_MODEL,
+        "registry": REGISTRY,
+        "batching": BATCHING,
+        "interval": INTERVAL_STATUS,
+    },
+)
 READINESS = Body(
     "Readiness",
     {"ready": boolean(), "reason": text("why not"), "model": MODEL_REF},

@@ -1,4 +1,4 @@
-"""mlapp's factory: settings, the model store, blueprints (predict, ops).
+"""mlapp's factory: settings, the model store, the batcher, blueprints (predict, ops).
 
 Routes live in mlapp.predict (the hot path) and mlapp.ops (model info, health,
 readiness, metrics, reload), each declared in mlapp.api, from which /openapi.json is
@@ -16,13 +16,15 @@ from houseprice.contract import publish
 from houseprice.settings import Settings
 from houseprice.web import configure_logging, install, set_admin_token
 from mlapp import api, insights, ops, predict
+from mlapp.batching import Batcher, BatchSettings
 from mlapp.model_store import ModelStore
 from mlapp.predictor import configure_sklearn
 
 
-def create_app(settings: Settings | None = None) -> Flask:
+def create_app(settings: Settings | None = None, batching: BatchSettings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     settings.require_secrets()
+    batching = batching or BatchSettings.from_env()
     configure_logging(os.environ.get("LOG_LEVEL", "INFO").upper())
     _configure_mlflow_client(settings)
     configure_sklearn()
@@ -35,6 +37,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = predict.MAX_BODY_BYTES
     app.extensions[predict.STORE_KEY] = store
+    app.extensions[predict.BATCHER_KEY] = Batcher(store, batching) if batching.enabled else None
     set_admin_token(app, settings.ADMIN_TOKEN)
     install(app, "mlapp")
     # Started here, in the process that serves: never in a gunicorn master before fork.

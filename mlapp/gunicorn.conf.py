@@ -5,6 +5,10 @@ import os
 from houseprice.gunicorn_hooks import *  # noqa: F403
 
 bind = os.environ.get("BIND", "0.0.0.0:8001")
+# Threads, so that concurrent requests of a worker wait together and are predicted as
+# one batch (mlapp.batching); a sync worker would serve them one after another.
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "32"))
 
 # One OpenMP thread per worker: the workers already use the cores, and thread pools
 # spun up for a one-row prediction (e.g. gradient-boosted trees) cost more than the
@@ -13,10 +17,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def post_worker_init(worker) -> None:
-    """Start loading the champion as soon as a worker exists, not on its first request.
+    """Start loading the champion (and the batcher) as soon as a worker exists.
 
     Runs in the worker, after fork: the poller thread lives in the process it serves.
     """
-    store = getattr(worker.wsgi, "extensions", {}).get("mlapp.store")
-    if store is not None:
-        store.ensure_started()
+    extensions = getattr(worker.wsgi, "extensions", {})
+    for part in ("mlapp.store", "mlapp.batcher"):
+        if extensions.get(part) is not None:
+            extensions[part].ensure_started()

@@ -81,3 +81,15 @@ MODEL_POLL_ERRORS = Counter(
     ["stage"],
     registry=REGISTRY,
 )
+BATCH_SIZE = Histogram(
+    "prediction_batch_size",
+    "Records predicted together in one model call (see mlapp.batching)",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000),
+    registry=REGISTRY,
+)
+QUEUE_WAIT = Histogram(
+    "prediction_queue_wait_seconds",
+    "Time a request's records waited in the worker's queue before their batch started",
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5),
+    registry=REGISTRY,
+)

@@ -25,10 +25,11 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from houseprice import registry
+from houseprice.calibration import Calibration
 from houseprice.registry import Champion
 from houseprice.schema import FEATURE_NAMES
 from mlapp import metrics
-from mlapp.predictor import PredictFn, build_predict
+from mlapp.predictor import PredictFn, build_predict, rows_independent
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,10 @@ class ModelInfo:
     loaded_at: float  # unix time the model became the served one
     load_seconds: float
     predictor: str  # "lean" or "standard", see mlapp.predictor
+    # Its prices for a batch equal, bit for bit, its prices one by one (see mlapp.batching).
+    batchable: bool
+    # Why answers carry no price range (no or bad calibration tags), None when they do.
+    interval_missing: str | None = None
 
     def public(self) -> dict[str, str]:
         """The model block of every prediction response."""
@@ -62,6 +67,11 @@ class Served(NamedTuple):
     predict: PredictFn
     info: ModelInfo
     public: dict[str, str]  # info.public(), computed once rather than per request
+    calibration: Calibration | None = None  # the version's price range, from its tags
+
+    @property
+    def batchable(self) -> bool:
+        return self.info.batchable
 
 
 @dataclass
@@ -87,7 +97,24 @@ def load_champion(tracking_uri: str, champion: Champion) -> Served:
         )
         model = mlflow.sklearn.load_model(local)
         example = Model.load(local).load_input_example(local)
-    predict, kind = build_predict(model, _probe(example))
+    return prepare(model, _probe(example), champion, started)
+
+
+def prepare(model: Any, probe: np.ndarray | None, champion: Champion, started: float) -> Served:
+    """A loaded model, ready to serve: its predict function, checks and description.
+
+    `probe` is the logged input example (None without one); `started` is when the load
+    began (time.perf_counter()).
+    """
+    predict, kind = build_predict(model, probe)
+    batchable = rows_independent(predict, probe)
+    if not batchable:
+        log.warning(
+            "%s version %s: batched prices differ from one-by-one prices on the input "
+            "example (or there is none); its requests are predicted one at a time",
+            champion.name,
+            champion.version,
+        )
     seconds = time.perf_counter() - started
     info = ModelInfo(
         name=champion.name,
@@ -98,8 +125,11 @@ def load_champion(tracking_uri: str, champion: Champion) -> Served:
         loaded_at=time.time(),
         load_seconds=round(seconds, 3),
         predictor=kind,
+        batchable=batchable,
+        interval_missing=Calibration.missing_reason(champion.tags),
     )
-    return Served(model=model, predict=predict, info=info, public=info.public())
+    calibration = Calibration.from_tags(champion.tags)
+    return Served(model, predict, info, info.public(), calibration)
 
 
 def _probe(example: Any) -> np.ndarray | None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, current_app, jsonify
 
 from houseprice.metrics import metrics_payload
 from houseprice.web import admin_only
 from mlapp import api, metrics
-from mlapp.model_store import ModelStore
-from mlapp.predict import no_model, store
+from mlapp.batching import Batcher
+from mlapp.model_store import ModelStore, Served
+from mlapp.predict import BATCHER_KEY, no_model, store
 
 bp = Blueprint("ops", __name__)
 
@@ -31,6 +32,8 @@ def model() -> Any:
             "predictor": info.predictor,
         },
         registry=_registry_status(store()),
+        batching=_batching_status(served),
+        interval=_interval_status(served),
     )
 
 
@@ -71,6 +74,38 @@ def admin_reload() -> Any:
         "worker_pid": os.getpid(),
     }
     return jsonify(body), (502 if status["last_error"] else 200)
+
+
+def _interval_status(served: Served) -> dict[str, Any]:
+    """The price range every answer carries, or why answers carry none."""
+    calibration = served.calibration
+    if calibration is None:
+        return {"served": False, "reason": served.info.interval_missing}
+    return {
+        "served": True,
+        "level": calibration.level,
+        "log_low": calibration.log_low,
+        "log_high": calibration.log_high,
+        "rows": calibration.rows,
+    }
+
+
+def _batching_status(served: Served) -> dict[str, Any]:
+    batcher: Batcher | None = current_app.extensions[BATCHER_KEY]
+    if batcher is None:
+        return {"enabled": False, "reason": "BATCHING=off"}
+    settings = batcher.settings
+    status = {
+        "enabled": served.batchable,
+        "max_size": settings.max_size,
+        "max_wait_ms": settings.max_wait * 1000,
+    }
+    if not served.batchable:
+        status["reason"] = (
+            "this model's batched prices differ from its one-by-one prices on its input "
+            "example (or it has none): its requests are predicted one at a time"
+        )
+    return status
 
 
 def _registry_status(store: ModelStore) -> dict[str, Any]:

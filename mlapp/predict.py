@@ -1,27 +1,28 @@
 """POST /predict: the per-request path, kept short on purpose.
 
-Parse JSON, validate each record against the shared schema, build one numpy object
-array in schema order, call the prepared predict function of the model read once
-from the store.
+Parse JSON, validate each record against the shared schema, then price the rows in
+schema order: through the worker's batcher (mlapp.batching), which predicts
+concurrent requests together, or, with BATCHING=off, by calling the prepared predict
+function of the model read once from the store.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
-import numpy as np
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from houseprice.calibration import Calibration
 from houseprice.schema import FEATURE_NAMES, validate_features
 from houseprice.web import current_request_id, validation_error
 from mlapp import api, metrics
 from mlapp.api import MAX_BATCH, MAX_BODY_BYTES
+from mlapp.batching import Arrival, Batcher, ModelFailed, NoModel, predict_rows
 from mlapp.model_store import ModelStore, Served
 
 log = logging.getLogger("mlapp")
@@ -31,6 +32,7 @@ bp = Blueprint("predict", __name__)
 # Field errors listed in one 422 body; a batch of garbage is not echoed in full.
 MAX_LISTED_ERRORS = 100
 STORE_KEY = "mlapp.store"
+BATCHER_KEY = "mlapp.batcher"  # a Batcher, or None when BATCHING=off
 
 
 def store() -> ModelStore:
@@ -41,7 +43,7 @@ def store() -> ModelStore:
 @api.PREDICT
 def predict() -> Any:
     with metrics.ACTIVE_REQUESTS.track_inprogress():
-        return _predict(store())
+        return _predict(store(), current_app.extensions[BATCHER_KEY])
 
 
 def no_model(store: ModelStore) -> Any:
@@ -53,10 +55,86 @@ def no_model(store: ModelStore) -> Any:
     return body, 503
 
 
-def _predict(store: ModelStore) -> Any:
+def _predict(store: ModelStore, batcher: Batcher | None) -> Any:
     started = time.perf_counter()
     served = store.current
+    if batcher is None:
+        return _answer(store, served, None, started)
+    arrival = batcher.arrive()  # a batch about to close waits (bounded) for these records
+    try:
+        return _answer(store, served, arrival, started)
+    finally:
+        arrival.close()
+
+
+def _answer(store: ModelStore, served: Served | None, arrival: Arrival | None, started: float):
     experiment = _experiment(served)
+    read = _read(experiment)
+    if not isinstance(read, _Records):
+        return read
+    if served is None:
+        served = store.get()  # right after start: waits, bounded, for the first load
+        experiment = _experiment(served)
+        if served is None:
+            _count("503", experiment, "no_model")
+            return no_model(store)
+
+    try:
+        if arrival is None:
+            prices = predict_rows(served, read.rows)
+        else:
+            served, prices = arrival.predict(read.rows)
+            experiment = _experiment(served)
+    except NoModel:
+        _count("503", experiment, "no_model")
+        return no_model(store)
+    except ModelFailed as exc:
+        log.error("request_id=%s %s", current_request_id(), exc)
+        _count("500", experiment, "model_error")
+        body = jsonify(
+            error="model error",
+            message="the model could not price this input, see logs",
+            request_id=current_request_id(),
+        )
+        return body, 500
+
+    calibration = served.calibration
+    metrics.PREDICTION_REQUESTS.labels("200", experiment).inc()
+    metrics.PREDICTION_LATENCY.labels(experiment).observe(time.perf_counter() - started)
+    metrics.LAST_PREDICTION.set(time.time())
+    for price in prices:
+        metrics.PREDICTED_PRICE.observe(price)
+    # json.dumps straight into a Response: the hot path skips Flask's JSON provider.
+    body: dict[str, Any] = {"request_id": current_request_id()}
+    if read.many:
+        body["prices"] = [round(p, 2) for p in prices]
+        if calibration is not None:
+            body["intervals"] = [_interval(calibration, p) for p in prices]
+    else:
+        body["price"] = round(prices[0], 2)
+        if calibration is not None:
+            body["interval"] = _interval(calibration, prices[0])
+    body["model"] = served.public
+    return Response(json.dumps(body), mimetype="application/json")
+
+
+def _interval(calibration: Calibration, price: float) -> dict[str, float]:
+    """The calibrated range around an unrounded price, in cents like the price."""
+    interval = calibration.interval(price)
+    return {
+        "low": round(interval["low"], 2),
+        "high": round(interval["high"], 2),
+        "level": interval["level"],
+    }
+
+
+class _Records(NamedTuple):
+    rows: list[list[Any]]  # validated, in schema order
+    many: bool  # the body was a list (the answer holds "prices")
+
+
+def _read(experiment: str) -> _Records | Any:
+    """The request's validated records, or the 4xx answer that refuses them."""
     try:
         body = request.get_data(cache=False)
     except RequestEntityTooLarge:
@@ -72,8 +150,8 @@ def _predict(store: ModelStore) -> Any:
             {"body": "must be JSON: one object of house features, or a list of them"},
         )
 
-    batch = isinstance(payload, list)
-    if batch:
+    many = isinstance(payload, list)
+    if many:
         if not payload:
             return _rejected(experiment, "validation", {"body": "must hold at least one record"})
         if len(payload) > MAX_BATCH:
@@ -91,41 +169,7 @@ def _predict(store: ModelStore) -> Any:
         )
     if errors:
         return _rejected(experiment, "validation", _capped(errors))
-
-    if served is None:
-        served = store.get()  # right after start: waits, bounded, for the first load
-        experiment = _experiment(served)
-        if served is None:
-            _count("503", experiment, "no_model")
-            return no_model(store)
-
-    try:
-        output = served.predict(np.array(rows, dtype=object))
-        prices = np.asarray(output, dtype=np.float64).ravel().tolist()
-    except Exception:
-        log.exception("request_id=%s model %s failed", current_request_id(), served.info.version)
-        prices = []
-    if len(prices) != len(rows) or not all(math.isfinite(p) for p in prices):
-        _count("500", experiment, "model_error")
-        body = jsonify(
-            error="model error",
-            message="the model could not price this input, see logs",
-            request_id=current_request_id(),
-        )
-        return body, 500
-
-    prices = [round(p, 2) for p in prices]
-    metrics.PREDICTION_REQUESTS.labels("200", experiment).inc()
-    metrics.PREDICTION_LATENCY.labels(experiment).observe(time.perf_counter() - started)
-    metrics.LAST_PREDICTION.set(time.time())
-    for price in prices:
-        metrics.PREDICTED_PRICE.observe(price)
-    # json.dumps straight into a Response: the hot path skips Flask's JSON provider.
-    if batch:
-        body = {"request_id": current_request_id(), "prices": prices, "model": served.public}
-    else:
-        body = {"request_id": current_request_id(), "price": prices[0], "model": served.public}
-    return Response(json.dumps(body), mimetype="application/json")
+    return _Records(rows, many)
 
 
 def _validate_batch(payload: list[Any]) -> tuple[list[list[Any]], dict[str, str]]:

@@ -8,8 +8,9 @@ record already, so at load time it builds a leaner equivalent:
   when the output is plain numpy anyway), then the last step's predict;
 - a TransformedTargetRegressor built from func/inverse_func becomes
   inverse_func(inner predict), a VotingRegressor the weighted average of its members;
-- a plain linear model becomes `X @ coef_ + intercept_`, the exact expression
-  `LinearModel._decision_function` evaluates after its checks;
+- a plain linear model becomes `X @ coef_ + intercept_`, the expression
+  `LinearModel._decision_function` evaluates after its checks (summed row by row);
+- a HistGradientBoostingRegressor walks all its trees at once (mlapp.tree_predict);
 - anything else keeps its own predict.
 
 The lean function is used only if it reproduces `model.predict` on the input
@@ -28,13 +29,18 @@ from typing import Any
 import numpy as np
 import sklearn
 from sklearn.compose import TransformedTargetRegressor
-from sklearn.ensemble import VotingRegressor
+from sklearn.ensemble import HistGradientBoostingRegressor, VotingRegressor
+from sklearn.linear_model import Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
+
+from mlapp.tree_predict import hist_gradient_boosting
 
 log = logging.getLogger(__name__)
 
 PredictFn = Callable[[np.ndarray], np.ndarray]
+# Rows in the batch that checks batched against one-by-one prices at load.
+_PROBE_BATCH = 96
 
 # The lean path leans on scikit-learn internals, which a release may rename or drop.
 # Without them mlapp still starts and serves, through each model's own predict.
@@ -45,10 +51,20 @@ try:
     # The code of the wrapper set_output puts around transform (same for every class).
     _SET_OUTPUT_WRAPPER = _wrap_method_output(lambda self, X: X, "transform").__code__
     # Predict methods whose whole work, after input checks, is X @ coef_ + intercept_.
-    _LINEAR_PREDICTS = (LinearModel.predict, MultiOutputLinearModel.predict)
+    # (Ridge.predict only calls LinearModel.predict, to carry its own docstring).
+    _LINEAR_PREDICTS = (LinearModel.predict, MultiOutputLinearModel.predict, Ridge.predict)
     LEAN_UNAVAILABLE: str | None = None
 except (ImportError, AttributeError) as exc:  # pragma: no cover - depends on the release
     LEAN_UNAVAILABLE = f"scikit-learn {sklearn.__version__} lacks an internal name ({exc})"
+
+
+def _tree(estimator: HistGradientBoostingRegressor) -> PredictFn:
+    """mlapp.tree_predict reads fitted internals; a release without them uses predict."""
+    try:
+        return hist_gradient_boosting(estimator) or estimator.predict
+    except AttributeError as exc:
+        log.warning("fast tree predict unavailable (%s); using the model's predict", exc)
+        return estimator.predict
 
 
 def configure_sklearn() -> None:
@@ -89,6 +105,29 @@ def build_predict(model: Any, probe: np.ndarray | None) -> tuple[PredictFn, str]
     return lean, "lean"
 
 
+def rows_independent(predict: PredictFn, probe: np.ndarray | None) -> bool:
+    """True when predicting the probe's rows together gives, bit for bit, their one-by-one
+    prices: the condition for batching requests of this model (needs at least two rows)."""
+    if probe is None or len(probe) < 2:
+        return False
+    try:
+        alone = np.concatenate(
+            [
+                np.asarray(predict(probe[i : i + 1]), dtype=np.float64).ravel()
+                for i in range(len(probe))
+            ]
+        )
+        # Repeated to a batch of some size: numeric kernels may change strategy with the
+        # number of rows (e.g. BLAS), which a batch of 3 would not show.
+        repeat = -(-_PROBE_BATCH // len(probe))
+        together = np.asarray(predict(np.concatenate([probe] * repeat)), dtype=np.float64).ravel()
+        alone = np.tile(alone, repeat)
+    except Exception:
+        log.warning("predicting the input example row by row failed", exc_info=True)
+        return False
+    return together.shape == alone.shape and bool(np.array_equal(together, alone))
+
+
 def _lean_predict(model: Any) -> PredictFn | None:
     lean = _lean(model)
     return None if lean == model.predict else lean
@@ -106,6 +145,8 @@ def _lean(estimator: Any) -> PredictFn:
         return _target_transform(estimator) or estimator.predict
     if isinstance(estimator, VotingRegressor):
         return _voting(estimator)
+    if isinstance(estimator, HistGradientBoostingRegressor):
+        return _tree(estimator)
     return _linear(estimator) or estimator.predict
 
 
@@ -198,6 +239,8 @@ def _linear(estimator: Any) -> PredictFn | None:
     intercept = estimator.intercept_
 
     def predict(X: np.ndarray) -> np.ndarray:
-        return np.asarray(X, dtype=np.float64) @ coef + intercept
+        # einsum's per-row loop, not BLAS: a row's sum then has the same order whatever the
+        # number of rows, so batched prices equal one-by-one prices bit for bit.
+        return np.einsum("ij,j->i", np.asarray(X, dtype=np.float64), coef) + intercept
 
     return predict

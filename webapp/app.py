@@ -43,6 +43,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     CSRFProtect(app)
 
     session = requests.Session()  # one pool per worker process (the app is built per worker)
+    # The platform's own services, never through a proxy: skips requests' scan of the
+    # environment for proxy and netrc settings on every call (0.4-0.65 ms CPU per page).
+    session.trust_env = False
     app.extensions["webapp"] = pages.Services(
         settings=settings,
         mlapp=MlappClient(settings.MLAPP_URL, settings.HTTP_TIMEOUT_SECONDS, session),

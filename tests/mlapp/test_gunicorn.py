@@ -19,6 +19,9 @@ from tests.support.servers import mlflow_server
 from tests.support.services import gunicorn_service, settings_env
 
 TOKEN = "test-admin-token"
+BATCHES = ("prediction_batch_size_count", frozenset())
+BATCHED_RECORDS = ("prediction_batch_size_sum", frozenset())
+QUEUED = ("prediction_queue_wait_seconds_count", frozenset())
 
 
 @dataclass(frozen=True)
@@ -36,9 +39,14 @@ class Service:
 
 
 @contextlib.contextmanager
-def run_mlapp(tmp_path: Path, tracking_uri: str, name: str) -> Iterator[Service]:
+def run_mlapp(tmp_path: Path, tracking_uri: str, name: str, **extra: str) -> Iterator[Service]:
     settings = mlapp_settings(tmp_path, tracking_uri, name)
-    env = {**settings_env(settings), "GUNICORN_CMD_ARGS": f"--pid {tmp_path / 'gunicorn.pid'}"}
+    env = {
+        **settings_env(settings),
+        "GUNICORN_CMD_ARGS": f"--pid {tmp_path / 'gunicorn.pid'}",
+        "OMP_NUM_THREADS": "1",
+        **extra,
+    }
     with gunicorn_service("mlapp", env, tmp_path, workers=2) as url:
         yield Service(url, tmp_path)
 
@@ -216,7 +224,8 @@ def test_hot_swap_under_load_fails_no_request(tmp_path, mlflow_uri, sample, reco
                     body = response.json()
                     seen.append((body["model"]["version"], body["price"]))
 
-        threads = [threading.Thread(target=hammer) for _ in range(4)]
+        before = scrape(svc.url)
+        threads = [threading.Thread(target=hammer) for _ in range(12)]
         for thread in threads:
             thread.start()
         try:
@@ -235,6 +244,11 @@ def test_hot_swap_under_load_fails_no_request(tmp_path, mlflow_uri, sample, reco
                 thread.join(60)
 
         assert failures == []
+        # The swap happened while requests were being predicted together.
+        after = scrape(svc.url)
+        batches = after[BATCHES] - before.get(BATCHES, 0)
+        batched = after[BATCHED_RECORDS] - before.get(BATCHED_RECORDS, 0)
+        assert batched == len(seen) and batches < batched
         versions = [v for v, _ in seen]
         assert versions[0] == v1.version
         assert set(versions[-200:]) == {v2.version}
@@ -272,3 +286,58 @@ def test_mlflow_down_keeps_serving_the_loaded_model(tmp_path, sample, records):
             metrics = scrape(svc.url)
             assert metrics[("model_poll_errors_total", frozenset({("stage", "lookup")}))] > 0
             assert "still serving version" in svc.log()
+
+
+def test_concurrent_clients_are_batched_and_each_gets_its_own_answer(service, linear_v1, records):
+    expected = linear_v1.expected(records)
+    before = scrape(service.url)
+    calls = 8 * len(records)
+
+    def call(i: int) -> tuple[int, dict, str]:
+        index = i % len(records)
+        request_id = f"batch-test-{i}"
+        response = requests.post(
+            f"{service.url}/predict",
+            json=records[index],
+            headers={"X-Request-ID": request_id},
+            timeout=30,
+        )
+        body = response.json()
+        assert response.status_code == 200, body
+        assert body["request_id"] == request_id == response.headers["X-Request-ID"]
+        assert body["price"] == pytest.approx(expected[index], abs=0.006)
+        assert body["model"]["version"] == linear_v1.version
+        return index, body, request_id
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(call, range(calls)))
+    assert len(answers) == calls
+    after = scrape(service.url)
+    batches = after[BATCHES] - before.get(BATCHES, 0)
+    batched = after[BATCHED_RECORDS] - before.get(BATCHED_RECORDS, 0)
+    assert batched == calls  # every record went through a batch, once
+    assert batches < calls  # and some batches held several requests
+    assert after[QUEUED] - before.get(QUEUED, 0) == calls
+    model = requests.get(f"{service.url}/model", timeout=30).json()
+    assert model["batching"] == {"enabled": True, "max_size": 64, "max_wait_ms": 1.0}
+
+
+def test_batched_answers_equal_unbatched_answers(tmp_path, mlflow_uri, service, linear_v1, records):
+    with run_mlapp(tmp_path, mlflow_uri, linear_v1.name, BATCHING="off") as plain:
+        wait_ready(plain.url)
+        model = requests.get(f"{plain.url}/model", timeout=30).json()
+        assert model["batching"] == {"enabled": False, "reason": "BATCHING=off"}
+        before = scrape(plain.url)
+
+        def both(index: int) -> tuple[float, float]:
+            batched = requests.post(f"{service.url}/predict", json=records[index], timeout=30)
+            alone = requests.post(f"{plain.url}/predict", json=records[index], timeout=30)
+            return batched.json()["price"], alone.json()["price"]
+
+        with ThreadPoolExecutor(16) as pool:
+            pairs = list(pool.map(both, list(range(len(records))) * 3))
+        assert all(batched == alone for batched, alone in pairs)  # exact, not approx
+        many = requests.post(f"{service.url}/predict", json=records, timeout=30).json()
+        assert many["prices"] == [alone for _, alone in pairs[: len(records)]]
+        # With batching off nothing goes through the queue.
+        assert scrape(plain.url).get(QUEUED, 0) == before.get(QUEUED, 0)

@@ -148,3 +148,24 @@ def test_a_missing_scikit_learn_internal_falls_back_to_the_standard_predict(modu
         assert "lean predict unavailable" in result.stderr and name in result.stderr
     else:
         assert result.stdout.split() == ["lean", "True"]
+
+
+@pytest.mark.parametrize("folder", ["hist_gradient_boosting", "blend"])
+def test_tree_models_walk_their_trees_with_the_exact_floats_of_scikit_learn(sample, folder):
+    from mlapp.tree_predict import WALK_MAX_ROWS, hist_gradient_boosting
+
+    model = train(sample, folder)
+    features = model.regressor_
+    pipelines = features.estimators_ if hasattr(features, "estimators_") else [features]
+    [trees] = [p for p in pipelines if isinstance(p[-1], HistGradientBoostingRegressor)]
+    rows = _rows(sample)
+    unknown = sample.loc[:, list(FEATURE_NAMES)].assign(city="Nowhere", statezip="WA 99999")
+    for X in (rows, unknown.to_numpy(dtype=object)):
+        encoded = trees[:-1].transform(X)
+        walk = hist_gradient_boosting(trees[-1])
+        assert walk is not None
+        expected = trees[-1].predict(encoded)
+        # Both strategies: all trees at once (few rows), tree after tree (many rows).
+        few = np.concatenate([walk(encoded[i : i + 1]) for i in range(WALK_MAX_ROWS * 3)])
+        assert np.array_equal(few, expected[: WALK_MAX_ROWS * 3])
+        assert np.array_equal(walk(encoded), expected)

@@ -63,7 +63,6 @@ class ModelInfo:
 
 
 class Served(NamedTuple):
-    model: Any
     predict: PredictFn
     info: ModelInfo
     public: dict[str, str]  # info.public(), computed once rather than per request
@@ -129,7 +128,7 @@ def prepare(model: Any, probe: np.ndarray | None, champion: Champion, started: f
         interval_missing=Calibration.missing_reason(champion.tags),
     )
     calibration = Calibration.from_tags(champion.tags)
-    return Served(model, predict, info, info.public(), calibration)
+    return Served(predict, info, info.public(), calibration)
 
 
 def _probe(example: Any) -> np.ndarray | None:

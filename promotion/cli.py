@@ -20,13 +20,12 @@ import json
 import logging
 import sys
 import time
-import warnings
 from collections.abc import Sequence
 
 import mlflow
 from mlflow import MlflowClient
 
-from houseprice import pushgateway, registry
+from houseprice import joblog, pushgateway, registry
 from houseprice.datasets import latest_version
 from houseprice.settings import Settings, SettingsError
 from houseprice.storage import Bucket, Lease, LeaseHeld, open_bucket
@@ -42,7 +41,7 @@ LEASE_KEY = "leases/promotion.json"
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    _configure_logging(args.verbose)
+    joblog.configure(args.verbose)
     started = time.monotonic()
     try:
         settings = Settings.from_env()
@@ -74,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # MLflow failed mid-way: one line, not a traceback
         log.debug("details", exc_info=True)
         print(
-            f"error: {type(exc).__name__}: {_first_line(exc)}; the next run retries",
+            f"error: {type(exc).__name__}: {joblog.first_line(exc)}; the next run retries",
             file=sys.stderr,
         )
         return 1
@@ -141,22 +140,3 @@ def _parser() -> argparse.ArgumentParser:
         command=cmd_rollback
     )
     return parser
-
-
-def _configure_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(message)s",
-        stream=sys.stderr,
-    )
-    for ours in ("promotion", "houseprice"):
-        logging.getLogger(ours).setLevel(logging.DEBUG if verbose else logging.INFO)
-    for name in ("mlflow", "alembic", "urllib3", "skops"):
-        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
-    if not verbose:
-        warnings.filterwarnings("ignore")
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0][:300] if lines else type(exc).__name__

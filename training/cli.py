@@ -20,13 +20,12 @@ import argparse
 import logging
 import sys
 import time
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import mlflow
 
-from houseprice import pushgateway, registry
+from houseprice import joblog, pushgateway, registry
 from houseprice.datasets import Dataset, NoDatasetVersion, latest_version, load_cumulative
 from houseprice.settings import Settings, SettingsError
 from houseprice.storage import open_bucket
@@ -43,7 +42,7 @@ class Failure(Exception):
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    _configure_logging(args.verbose)
+    joblog.configure(args.verbose)
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
@@ -59,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except Exception as exc:  # whatever the server said, as one line rather than a traceback
         log.debug("details", exc_info=True)
-        print(f"error: {type(exc).__name__}: {_first_line(exc)}", file=sys.stderr)
+        print(f"error: {type(exc).__name__}: {joblog.first_line(exc)}", file=sys.stderr)
         return 1
 
 
@@ -103,21 +102,6 @@ def _parser() -> argparse.ArgumentParser:
     board.add_argument("--all", action="store_true", help="every version, not the newest only")
     board.set_defaults(command=cmd_leaderboard)
     return parser
-
-
-def _configure_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(message)s",
-        stream=sys.stderr,
-    )
-    for name in ("houseprice", "training", "promotion"):
-        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
-    # MLflow's own progress lines and library warnings would drown ours.
-    for name in ("mlflow", "alembic", "urllib3", "skops"):
-        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
-    if not verbose:
-        warnings.filterwarnings("ignore")
 
 
 # -- commands
@@ -256,7 +240,10 @@ class Job:
                 raise
             except Exception as exc:  # report it and go on with the other folders
                 log.error(
-                    "%s: training failed: %s: %s", folder.name, type(exc).__name__, _first_line(exc)
+                    "%s: training failed: %s: %s",
+                    folder.name,
+                    type(exc).__name__,
+                    joblog.first_line(exc),
                 )
                 failures.append(folder.name)
                 continue
@@ -279,8 +266,3 @@ class Job:
         names = [f.name for f in folders]
         pushgateway.push_training(self.pushgateway_url, names, self.results, failures, self.started)
         return failures
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0][:300] if lines else type(exc).__name__

@@ -215,23 +215,13 @@ def answers(platform: Platform, expr: str, timeout: float = 120) -> list[dict]:
         time.sleep(2)
 
 
-BATCHING = pytest.mark.xfail(
-    strict=True,
-    reason="mlapp on this branch exports no prediction_batch_size / "
-    "prediction_queue_wait_seconds: once it does, this passes and the strict mark fails the "
-    "run, so remove the mark",
-)
-
-
 @pytest.mark.parametrize(
     "panel",
-    [pytest.param(q, marks=BATCHING) if q.needs_serving_histograms else q for q in queries()],
+    queries(),
     ids=lambda q: q.id,
 )
 def test_every_panel_query_returns_data(platform: Platform, panel: Query) -> None:
-    # The batching histograms are absent altogether on this branch: no point waiting long.
-    timeout = 15 if panel.needs_serving_histograms else 120
-    assert answers(platform, panel.expr, timeout), f"{panel.id}: no data\n{panel.expr}"
+    assert answers(platform, panel.expr, 120), f"{panel.id}: no data\n{panel.expr}"
 
 
 def test_the_pipeline_figures_are_the_runs_own(platform: Platform) -> None:

@@ -78,27 +78,14 @@ def unknown_metrics(expr: str) -> set[str]:
     }
 
 
-@pytest.mark.parametrize(
-    "query",
-    [q for q in queries() if not q.needs_serving_histograms],
-    ids=lambda q: q.id,
-)
+@pytest.mark.parametrize("query", queries(), ids=lambda q: q.id)
 def test_every_query_reads_metrics_that_exist(query) -> None:
     assert unknown_metrics(query.expr) == set()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="mlapp on this branch exports no prediction_batch_size / "
-    "prediction_queue_wait_seconds histograms yet: once it does, this passes and the strict "
-    "mark fails the run, so remove the mark",
-)
-def test_the_batching_panels_read_metrics_mlapp_exports() -> None:
-    batching = [q for q in queries() if q.needs_serving_histograms]
-    assert batching
+def test_the_batching_panels_read_the_histograms_mlapp_exports() -> None:
+    assert [q for q in queries() if q.needs_serving_histograms]
     assert set(SERVING_HISTOGRAMS) <= known_metrics()
-    for query in batching:
-        assert unknown_metrics(query.expr) == set(), query.id
 
 
 def test_grafana_is_provisioned_with_every_dashboard(rendered) -> None:

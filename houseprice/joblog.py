@@ -1,0 +1,32 @@
+"""What the batch jobs (training, promotion) print: our log lines, and errors as one line."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+
+OURS = ("houseprice", "training", "promotion", "data_collection_and_versioning")
+# MLflow's own progress lines and library warnings would drown ours.
+NOISY = ("mlflow", "alembic", "urllib3", "skops")
+
+
+def configure(verbose: bool) -> None:
+    """INFO (DEBUG with --verbose) for our loggers whatever the root level; others quieter."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+    for name in OURS:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
+    for name in NOISY:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    if not verbose:
+        warnings.filterwarnings("ignore")
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception as one short line (servers' messages can run to pages)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0][:300] if lines else type(exc).__name__

@@ -14,6 +14,7 @@ from mlflow import MlflowClient
 
 from data_collection_and_versioning.drift import NUMERIC, TEXT, compare
 from data_collection_and_versioning.job import run
+from houseprice.schema import validate_frame
 from houseprice.storage import open_bucket
 from tests.conftest import SAMPLE_CSV
 from tests.observability.conftest import one, pushed
@@ -81,8 +82,8 @@ def champion_on(mlflow_uri: str, name: str, dataset_version: str) -> str:
 
 @pytest.fixture
 def raw_sales() -> pd.DataFrame:
-    raw = pd.read_csv(SAMPLE_CSV)
-    return raw[raw["price"] > 0].reset_index(drop=True)  # only rows the job accepts
+    valid, _ = validate_frame(pd.read_csv(SAMPLE_CSV))  # only rows the job accepts
+    return valid.reset_index(drop=True)
 
 
 def test_each_new_version_is_compared_with_the_champions_data(

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 ENV_VAR = "HOUSEPRICE_FAULT_AT"
+# Tests only: "<step>:<seconds>" sleeps there, e.g. to keep the lease held while the runs
+# started beside this one reach it (overlap made certain rather than left to timing).
+PAUSE_VAR = "HOUSEPRICE_PAUSE_AT"
 EXIT_CODE = 137  # what a SIGKILLed container reports
 
 # In the order a run reaches them. Each sits right after one durable change.
@@ -45,3 +49,10 @@ def point(step: str) -> None:
         print(f"fault injected: exiting at {step}", flush=True)
         sys.stderr.flush()
         os._exit(EXIT_CODE)
+
+
+def pause(step: str) -> None:
+    """Sleep here if the environment asks for a pause at `step` (HOUSEPRICE_PAUSE_AT)."""
+    name, _, seconds = os.environ.get(PAUSE_VAR, "").partition(":")
+    if name == step:
+        time.sleep(float(seconds or 1))

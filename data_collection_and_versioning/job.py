@@ -125,6 +125,7 @@ def run(settings: Settings, emit: Emit = print) -> dict[str, Any]:
         try:
             with Lease(data_bucket, LEASE_KEY, settings.LEASE_SECONDS, run_id=job.run_id) as lease:
                 job.lease = lease
+                faults.pause("after_lease")
                 ensure_indexes(client, settings)
                 summary = _run(job)
         except LeaseHeld as held:

@@ -183,8 +183,6 @@ def test_second_run_changes_nothing(bootstrap_runs) -> None:
 
 
 def test_the_job_ends_with_a_champion_and_keeps_it(bootstrap_runs) -> None:
-    if not (ROOT / "promotion" / "__main__.py").is_file():
-        pytest.skip("`python -m promotion` is not in this checkout yet (promotion/__main__.py)")
     first, second = bootstrap_runs(None)
     assert first.champion is not None, first.logs
     assert second.champion == first.champion

@@ -9,6 +9,12 @@ bind = os.environ.get("BIND", "0.0.0.0:8001")
 # one batch (mlapp.batching); a sync worker would serve them one after another.
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "32"))
+# A listening socket per worker (SO_REUSEPORT): the kernel spreads new connections over
+# the workers. With one shared socket the worker that wakes first takes them, and a
+# few long-lived keep-alive clients (webapp's sessions, a load balancer) can all land on
+# one worker while the other idles: measured 8 of 8 on one worker, at half the
+# throughput (bench/README.md, "Serving").
+reuse_port = True
 
 # One OpenMP thread per worker: the workers already use the cores, and thread pools
 # spun up for a one-row prediction (e.g. gradient-boosted trees) cost more than the

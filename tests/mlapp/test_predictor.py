@@ -152,7 +152,7 @@ def test_a_missing_scikit_learn_internal_falls_back_to_the_standard_predict(modu
 
 @pytest.mark.parametrize("folder", ["hist_gradient_boosting", "blend"])
 def test_tree_models_walk_their_trees_with_the_exact_floats_of_scikit_learn(sample, folder):
-    from mlapp.tree_predict import WALK_MAX_ROWS, hist_gradient_boosting
+    from mlapp.tree_predict import PER_TREE_FROM_ROWS, hist_gradient_boosting
 
     model = train(sample, folder)
     features = model.regressor_
@@ -165,7 +165,9 @@ def test_tree_models_walk_their_trees_with_the_exact_floats_of_scikit_learn(samp
         walk = hist_gradient_boosting(trees[-1])
         assert walk is not None
         expected = trees[-1].predict(encoded)
-        # Both strategies: all trees at once (few rows), tree after tree (many rows).
-        few = np.concatenate([walk(encoded[i : i + 1]) for i in range(WALK_MAX_ROWS * 3)])
-        assert np.array_equal(few, expected[: WALK_MAX_ROWS * 3])
+        # Both strategies: all trees as one (few rows), tree after tree (many rows).
+        few = np.concatenate([walk(encoded[i : i + 1]) for i in range(PER_TREE_FROM_ROWS + 2)])
+        assert np.array_equal(few, expected[: PER_TREE_FROM_ROWS + 2])
+        below = PER_TREE_FROM_ROWS - 1
+        assert np.array_equal(walk(encoded[:below]), expected[:below])
         assert np.array_equal(walk(encoded), expected)

@@ -158,7 +158,5 @@ class _Forest:
         pairs[:, : self.n_features] = np.repeat(X, self.n_trees, axis=0)
         pairs[:, self.n_features] = np.tile(self.tree_number, n_rows)
         out = np.empty(len(pairs))
-        _predict_from_raw_data(
-            self.nodes, pairs, self.bitsets, self.known, self.f_idx_map, 1, out
-        )
+        _predict_from_raw_data(self.nodes, pairs, self.bitsets, self.known, self.f_idx_map, 1, out)
         return out.reshape(n_rows, self.n_trees)

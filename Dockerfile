@@ -43,6 +43,8 @@ USER 10001:10001
 FROM runtime AS mlflow
 WORKDIR /tmp
 EXPOSE 5000
+# MLflow's server-side jobs (GenAI evaluation) are unused; on, they add eight processes.
+ENV MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false
 # /health answers whatever the Host header; the API only for the --allowed-hosts below.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:5000/health', timeout=4)"]

@@ -17,6 +17,7 @@ from local_runner.config import (
     LocalConfigError,
     busy_ports,
 )
+from local_runner.mlflow_store import seed_backend_store
 from local_runner.pipeline import prometheus_available, run_pipeline, seed_once
 from local_runner.prometheus import write_config
 
@@ -45,6 +46,7 @@ def up(config: LocalConfig) -> int:
             )
         return 2
     config.make_dirs()
+    seed_backend_store(env["MLFLOW_BACKEND_STORE_URI"])
     if "prometheus" in processes:
         write_config(config, pushgateway="pushgateway" in processes)
     print("houseprice: starting " + ", ".join(processes))

@@ -51,13 +51,8 @@ def seed_once(config: LocalConfig, env: dict[str, str]) -> bool:
 # The folder trained first when there is no champion yet: the fastest to fit, so the
 # platform serves a price within seconds of its first start.
 FIRST_FOLDER_DEFAULT = "log_ridge"
-
-
-# The folder trained first when there is no champion yet: the fastest to fit, so the
-# platform serves a price within seconds of its first start.
-FIRST_FOLDER_DEFAULT = "log_ridge"
-# How long the first model's training waits for MLflow, which may still be starting.
-MLFLOW_START_WAIT = 300
+# How long the first model waits for MLflow and for the data job's first version.
+FIRST_MODEL_WAIT = 300
 
 
 def run_pipeline(
@@ -65,26 +60,33 @@ def run_pipeline(
 ) -> bool:
     """Run every step; True when all succeeded. A failed step is reported, not raised.
 
-    Order: data job -> (no champion yet: the fastest folder, then a first promotion)
-    -> train-all -> promotion, once. The first model's process starts right after the
-    data job and waits for MLflow itself, so its imports overlap MLflow's start-up;
-    `before_training` (the scheduler waits for MLflow there) runs before train-all.
+    Order: data job -> train-all -> promotion, once. Alongside the data job, the
+    fastest folder's process starts too (`train <first> --unless-champion --promote`):
+    while MLflow starts and the data job commits, it imports its libraries, then waits
+    for both, and when no champion exists yet it trains, registers and promotes that
+    one folder, so a first price is served long before every folder has trained. When
+    a champion exists it exits at once with NO_SHORTCUT. `before_training` (the
+    scheduler waits for MLflow there) runs before train-all.
     """
     python = [sys.executable, "-m"]
     ok = True
     with pipeline_lock(config):
-        if _call("data job", [*python, "data_collection_and_versioning"], env) != 0:
-            return False  # training on a half-known state helps nobody
         first = first_folder(env)
+        shortcut = None
         if first is not None:
-            first_cmd = [*python, "training", "train", first, "--unless-champion"]
-            code = _call(
-                "first model", [*first_cmd, "--wait-for-mlflow", f"{MLFLOW_START_WAIT}"], env
-            )
-            if code == 0:
-                ok &= _call("first promotion", [*python, "promotion", "promote"], env) == 0
-            elif code != NO_SHORTCUT:
-                ok = False
+            wait = f"{FIRST_MODEL_WAIT}"
+            shortcut = _spawn(
+                "first model",
+                [*python, "training", "train", first, "--unless-champion", "--promote",
+                 "--wait-for-mlflow", wait, "--wait-for-data", wait],
+                env,
+            )  # fmt: skip
+        if _call("data job", [*python, "data_collection_and_versioning"], env) != 0:
+            if shortcut is not None:
+                shortcut.stop()
+            return False  # training on a half-known state helps nobody
+        if shortcut is not None:
+            ok &= shortcut.wait() in (0, NO_SHORTCUT)
         if before_training is not None:
             before_training()
         ok &= _call("training", [*python, "training", "train-all"], env) == 0
@@ -93,17 +95,43 @@ def run_pipeline(
     return ok
 
 
+class _Step:
+    """One step's process, reported on one line when it ends."""
+
+    def __init__(self, name: str, cmd: list[str], env: dict[str, str]) -> None:
+        self.name = name
+        self.started = time.monotonic()
+        print(f"pipeline: {name} starting", flush=True)
+        self.proc = subprocess.Popen(cmd, env=env, cwd=ROOT)
+
+    def wait(self) -> int:
+        code = self.proc.wait()
+        took = time.monotonic() - self.started
+        if code == NO_SHORTCUT and self.name == "first model":
+            outcome = "not needed (a champion exists)"
+        else:
+            outcome = "done" if code == 0 else f"FAILED (exit {code})"
+        print(f"pipeline: {self.name} {outcome} in {took:.1f}s", flush=True)
+        return code
+
+    def stop(self) -> None:
+        """End it early (its input will not come): SIGTERM, then SIGKILL after 10 s."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        print(f"pipeline: {self.name} stopped", flush=True)
+        self.proc.wait()
+
+
+def _spawn(name: str, cmd: list[str], env: dict[str, str]) -> _Step:
+    return _Step(name, cmd, env)
+
+
 def _call(name: str, cmd: list[str], env: dict[str, str]) -> int:
-    started = time.monotonic()
-    print(f"pipeline: {name} starting", flush=True)
-    code = subprocess.call(cmd, env=env, cwd=ROOT)
-    took = time.monotonic() - started
-    if code == NO_SHORTCUT and name == "first model":
-        outcome = "not needed (a champion exists)"
-    else:
-        outcome = "done" if code == 0 else f"FAILED (exit {code})"
-    print(f"pipeline: {name} {outcome} in {took:.1f}s", flush=True)
-    return code
+    return _spawn(name, cmd, env).wait()
 
 
 def first_folder(env: dict[str, str]) -> str | None:

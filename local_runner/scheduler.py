@@ -15,6 +15,9 @@ import requests
 from local_runner.config import LocalConfig
 from local_runner.pipeline import run_pipeline, seed_once
 
+# How long train-all waits for mlapp to serve (it answers /ready 503 with no model).
+MLAPP_READY_WAIT = 30
+
 
 def wait_until_up(url: str, what: str, timeout: float = 180) -> bool:
     deadline = time.monotonic() + timeout
@@ -47,13 +50,16 @@ def run_forever(config: LocalConfig) -> None:
     wait_for_port(config.ports["mongo"])
     seed_once(config, env)
 
-    def mlflow_up() -> None:
+    def before_training() -> None:
         # Waited for only once the data job is done: MLflow starts while it runs.
         wait_until_up(f"{config.url('mlflow')}/health", "MLflow")
+        # On a first start, the first champion is being loaded by mlapp: training every
+        # folder now would take the CPU that load needs. Serving it comes first (bounded).
+        wait_until_up(f"{config.url('mlapp')}/ready", "mlapp", timeout=MLAPP_READY_WAIT)
 
     while True:
         started = time.monotonic()
-        ok = run_pipeline(config, env, before_training=mlflow_up)
+        ok = run_pipeline(config, env, before_training=before_training)
         if ok:
             print(f"scheduler: pipeline done; open {config.url('webapp')} to predict", flush=True)
         else:

@@ -15,6 +15,18 @@ threads = int(os.environ.get("GUNICORN_THREADS", "32"))
 # one worker while the other idles: measured 8 of 8 on one worker, at half the
 # throughput (bench/README.md, "Serving").
 reuse_port = True
+# Import the app (MLflow, scikit-learn: about 2.5 s of CPU) once, in the master, and fork
+# the workers from it, rather than once per worker. The model store, its poller and the
+# batcher start after the fork, in each worker (post_worker_init).
+preload_app = True
+
+
+def on_starting(server) -> None:
+    """Nothing more: with preload_app the app (and its metric files) exists before this
+    hook runs, so stale samples were wiped already, when this file was read (below)."""
+
+
+reset_multiproc_dir()  # noqa: F405 (from the shared hooks)
 
 # One OpenMP thread per worker: the workers already use the cores, and thread pools
 # spun up for a one-row prediction (e.g. gradient-boosted trees) cost more than the

@@ -24,6 +24,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+# MLflow reads the models with skops, whose import (about 1 s of CPU: it indexes every
+# scikit-learn type) would otherwise be paid by the first load, while a first champion
+# waits. Imported here, it is paid once at start (in the gunicorn master: preload_app).
+import skops.io  # noqa: F401
+
 from houseprice import registry
 from houseprice.calibration import Calibration
 from houseprice.registry import Champion
@@ -143,6 +148,10 @@ def _probe(example: Any) -> np.ndarray | None:
     return None
 
 
+# How often the alias is read while no model is served (MODEL_POLL_SECONDS once one is).
+EMPTY_POLL_SECONDS = 1.0
+
+
 class ModelStore:
     """The served model of one process, kept in step with the registry's champion."""
 
@@ -193,7 +202,10 @@ class ModelStore:
         stop = self._stop
         while True:
             self.check()
-            if stop.wait(self.poll_seconds):
+            # Serving nothing (first start, or MLflow was down at start): look again soon,
+            # so a first champion is served within a second of its promotion.
+            wait = self.poll_seconds if self.current is not None else EMPTY_POLL_SECONDS
+            if stop.wait(min(wait, self.poll_seconds)):
                 return
 
     # -- reading

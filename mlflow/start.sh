@@ -14,7 +14,11 @@
 #   MLFLOW_ALLOWED_HOSTS      Host headers the API accepts; the port is part of the match,
 #                             hence the wildcards (default "localhost*,127.0.0.1*")
 #   MLFLOW_WORKERS            server worker processes (default 1)
+#   MLFLOW_SERVER_ENABLE_JOB_EXECUTION
+#                             MLflow's server-side jobs (GenAI evaluation); unused by the
+#                             platform, and eight more processes when on (default false)
 set -eu
+export MLFLOW_SERVER_ENABLE_JOB_EXECUTION="${MLFLOW_SERVER_ENABLE_JOB_EXECUTION:-false}"
 
 data_dir="${HOUSEPRICE_DATA_DIR:-.data}"
 mkdir -p "$data_dir"

@@ -1,6 +1,7 @@
 """`python -m training` (console script `houseprice-train`).
 
     train <folder>   train one model folder if a newer dataset version exists
+                     (--promote: then promote, in the same process)
     train-all        train every folder that needs it
     promote          the same as `python -m promotion promote` (kept as an alias)
     leaderboard      table of folders, versions, metrics and the champion
@@ -90,6 +91,18 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="wait this long for MLflow to answer (it may still be starting)",
     )
+    one.add_argument(
+        "--wait-for-data",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long for a first dataset version (the data job may still be running)",
+    )
+    one.add_argument(
+        "--promote",
+        action="store_true",
+        help="then run `python -m promotion promote` in this process (saves a start-up)",
+    )
     one.set_defaults(command=cmd_train)
 
     every = commands.add_parser("train-all", help="train every folder that needs it")
@@ -108,7 +121,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
-    job = Job(settings, args.models_dir, wait_seconds=args.wait_for_mlflow)
+    job = Job(
+        settings,
+        args.models_dir,
+        wait_seconds=args.wait_for_mlflow,
+        data_wait_seconds=args.wait_for_data,
+    )
     if args.unless_champion:
         champion = registry.champion_version(job.client, job.registered)
         if champion is not None:
@@ -119,7 +137,9 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     except (LookupError, FileNotFoundError) as exc:
         raise Failure(str(exc)) from None
     failures = job.train_folders([folder])
-    return 1 if failures else 0
+    if failures:
+        return 1
+    return cmd_promote(args, settings) if args.promote else 0
 
 
 def cmd_train_all(args: argparse.Namespace, settings: Settings) -> int:
@@ -164,6 +184,7 @@ class Job:
         models_dir: Path | None,
         need_data: bool = True,
         wait_seconds: float = 0.0,
+        data_wait_seconds: float = 0.0,
     ):
         registry.configure_client_timeouts()  # before the first MLflow request
         self.registered = settings.REGISTERED_MODEL_NAME
@@ -176,7 +197,7 @@ class Job:
             except registry.TrackingUnavailable as exc:
                 if time.monotonic() >= deadline:
                     raise Failure(str(exc)) from None
-                time.sleep(0.5)
+                time.sleep(0.2)
         # Set once for the process: run logging and registration use the global URI.
         mlflow.set_tracking_uri(settings.MLFLOW_TRACKING_URI)
         self.client = registry.client_for(settings.MLFLOW_TRACKING_URI)
@@ -189,6 +210,10 @@ class Job:
         self.newest = ""
         if need_data:
             newest = latest_version(self.bucket)
+            data_deadline = time.monotonic() + data_wait_seconds
+            while newest is None and time.monotonic() < data_deadline:
+                time.sleep(0.2)
+                newest = latest_version(self.bucket)
             if newest is None:
                 raise Failure(
                     f"no dataset version in {self.bucket.url} yet: run the data job first"

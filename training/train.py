@@ -16,6 +16,10 @@ from typing import Any
 import mlflow
 import mlflow.sklearn
 import pandas as pd
+
+# MLflow saves the models with skops, whose import costs about 1 s of CPU: paid at
+# start, while a first-start job still waits for MLflow or the data, not while logging.
+import skops.io  # noqa: F401
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature

@@ -147,28 +147,62 @@ def test_prometheus_config_scrapes_every_service_and_passes_promtool(tmp_path: P
 
 
 def test_pipeline_order_with_and_without_a_champion(tmp_path: Path, monkeypatch) -> None:
-    """Data job, first champion from the fastest folder when none exists, train-all, promote."""
+    """The fastest folder starts alongside the data job; then train-all, then promote."""
     from local_runner import pipeline
 
     config = LocalConfig.from_env({"HOUSEPRICE_DATA_DIR": str(tmp_path)})
-    ran: list[list[str]] = []
+    events: list[tuple[str, list[str]]] = []
     waited: list[int] = []
+
+    class Step:
+        def __init__(self, name: str, cmd: list[str], code: int) -> None:
+            self.name, self.cmd, self.code = name, cmd, code
+            events.append(("start", cmd[2:]))
+
+        def wait(self) -> int:
+            events.append(("end", self.cmd[2:]))
+            return self.code
+
+        def stop(self) -> None:
+            events.append(("stopped", self.cmd[2:]))
+
+    first = [
+        "training", "train", "log_ridge", "--unless-champion", "--promote",
+        "--wait-for-mlflow", "300", "--wait-for-data", "300",
+    ]  # fmt: skip
+    data_job = ["data_collection_and_versioning"]
     for first_code in (0, pipeline.NO_SHORTCUT):
-
-        def call(name, cmd, env, code=first_code):
-            ran.append(cmd[2:])
-            return code if name == "first model" else 0
-
-        ran.clear()
-        monkeypatch.setattr(pipeline, "_call", call)
-        assert pipeline.run_pipeline(config, {}, before_training=lambda: waited.append(len(ran)))
-        first = ["training", "train", "log_ridge", "--unless-champion", "--wait-for-mlflow", "300"]
-        assert ran == [
-            ["data_collection_and_versioning"],
-            first,
-            *([["promotion", "promote"]] if first_code == 0 else []),
-            ["training", "train-all"],
-            ["promotion", "promote"],
+        events.clear()
+        monkeypatch.setattr(
+            pipeline,
+            "_spawn",
+            lambda name, cmd, env, code=first_code: Step(name, cmd, code if "train" in cmd else 0),
+        )
+        assert pipeline.run_pipeline(config, {}, before_training=lambda: waited.append(len(events)))
+        assert events == [
+            ("start", first),  # before the data job: its imports overlap the data job's
+            ("start", data_job),
+            ("end", data_job),
+            ("end", first),
+            ("start", ["training", "train-all"]),
+            ("end", ["training", "train-all"]),
+            ("start", ["promotion", "promote"]),
+            ("end", ["promotion", "promote"]),
         ]
-    assert waited == [3, 2]  # MLflow is waited for only before train-all
+    assert waited == [4, 4]  # MLflow is waited for only before train-all
+
+    # A failed data job stops the first model's process and the run.
+    events.clear()
+    monkeypatch.setattr(
+        pipeline, "_spawn", lambda name, cmd, env: Step(name, cmd, 1 if "data_" in cmd[2] else 0)
+    )
+    assert not pipeline.run_pipeline(config, {})
+    assert events == [("start", first), ("start", data_job), ("end", data_job), ("stopped", first)]
+    # A failed first model fails the run, but train-all and promotion still run.
+    events.clear()
+    monkeypatch.setattr(
+        pipeline, "_spawn", lambda name, cmd, env: Step(name, cmd, 1 if "train" in cmd else 0)
+    )
+    assert not pipeline.run_pipeline(config, {})
+    assert ("end", ["promotion", "promote"]) in events
     assert pipeline.first_folder({"FIRST_CHAMPION_FOLDER": "no_such_folder"}) is None

@@ -102,6 +102,27 @@ def test_poller_thread_picks_up_a_promotion_on_its_own(mlflow_uri, sample):
         store.stop()
 
 
+def test_an_empty_store_polls_every_second_until_it_serves(mlflow_uri, sample):
+    import time
+
+    from mlapp.model_store import EMPTY_POLL_SECONDS
+
+    name = model_name()
+    store = _store(mlflow_uri, name, poll_seconds=3600)
+    store.ensure_started()
+    try:
+        assert store.get() is None
+        v1 = register(mlflow_uri, name, train(sample), sample)
+        # Long before MODEL_POLL_SECONDS (an hour): the empty store looked again.
+        _wait(lambda: store.current is not None, timeout=30)
+        assert store.current.info.version == v1.version
+        served_at = store.status.last_check_at
+        time.sleep(EMPTY_POLL_SECONDS * 2.5)
+        assert store.status.last_check_at == served_at  # serving: back to the hour
+    finally:
+        store.stop()
+
+
 def _wait(condition, timeout: float = 60) -> None:
     import time
 

@@ -151,6 +151,8 @@ def mlflow_server(
             "1",
         ],
         workdir / "mlflow.log",
+        # As the platform runs it (Procfile, mlflow/start.sh, the image): no job runner.
+        env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
     )
     url = f"http://127.0.0.1:{port}"
     MLFLOW_PROCESSES[url] = proc

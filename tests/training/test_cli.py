@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -237,6 +238,33 @@ def test_train_one_folder_then_promote(training_env, caplog):
     assert main(["train", "nonexistent"]) == 1
     assert promotion_main(["promote"]) == 0  # unchanged inputs: skipped
     assert registry.champion_version(env.client(), env.registered).version == champion.version
+
+
+def test_first_model_waits_for_its_data_then_trains_and_promotes(training_env):
+    """The first-start shortcut: started before the data job commits, it waits for v1."""
+    env = training_env()
+    write_model(env.models_dir, "median", MEDIAN)
+    late = threading.Timer(1.5, write_version, (env.bucket, 1, sample_rows().iloc[:600]))
+    late.start()
+    try:
+        code = main(["train", "median", "--unless-champion", "--promote", "--wait-for-data", "60"])
+    finally:
+        late.join()
+    assert code == 0
+    champion = registry.champion_version(env.client(), env.registered)
+    assert champion is not None and champion.tags["model_folder"] == "median"
+    assert champion.tags["dataset_version"] == "v1"
+    # With a champion, the same command trains nothing.
+    assert main(["train", "median", "--unless-champion", "--promote"]) == NO_SHORTCUT
+    assert len(versions_of(env)) == 1
+
+
+def test_no_data_within_the_wait_is_one_clear_failure(training_env, capsys):
+    env = training_env()
+    write_model(env.models_dir, "median", MEDIAN)
+    assert main(["train", "median", "--wait-for-data", "0.5"]) == 1
+    assert "no dataset version in" in capsys.readouterr().err
+    assert versions_of(env) == []
 
 
 def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:

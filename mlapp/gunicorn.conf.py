@@ -6,8 +6,9 @@ from houseprice.gunicorn_hooks import *  # noqa: F403
 
 bind = os.environ.get("BIND", "0.0.0.0:8001")
 # Threads, so that concurrent requests of a worker wait together and are predicted as
-# one batch (mlapp.batching); a sync worker would serve them one after another.
-worker_class = "gthread"
+# one batch (mlapp.batching); a sync worker would serve them one after another. gthread,
+# with a busy keep-alive connection served again by its thread (mlapp/worker.py).
+worker_class = "mlapp.worker.KeepAliveThreadWorker"
 threads = int(os.environ.get("GUNICORN_THREADS", "32"))
 # A listening socket per worker (SO_REUSEPORT): the kernel spreads new connections over
 # the workers. With one shared socket the worker that wakes first takes them, and a

@@ -341,3 +341,47 @@ def test_batched_answers_equal_unbatched_answers(tmp_path, mlflow_uri, service, 
         assert many["prices"] == [alone for _, alone in pairs[: len(records)]]
         # With batching off nothing goes through the queue.
         assert scrape(plain.url).get(QUEUED, 0) == before.get(QUEUED, 0)
+
+
+def test_busy_keep_alive_clients_leave_room_for_new_connections(
+    tmp_path, mlflow_uri, linear_v1, records
+):
+    """Twice as many busy keep-alive clients as request threads: every client is served,
+    and new connections (a probe, say) get an answer meanwhile (mlapp/worker.py)."""
+    # A long watch (200 ms) holds each thread on its client for as long as it stays
+    # busy: only the cap on requests in a row hands connections back to the poller.
+    extra = {"GUNICORN_THREADS": "2", "KEEPALIVE_WAIT_MS": "200"}
+    with run_mlapp(tmp_path, mlflow_uri, linear_v1.name, **extra) as svc:
+        wait_ready(svc.url)
+        stop = threading.Event()
+        answered = [0] * 8  # 2 workers x 2 threads: 4 threads for 8 clients
+        failures: list[str] = []
+
+        def client(i: int) -> None:
+            with requests.Session() as session:
+                while not stop.is_set():
+                    reply = session.post(f"{svc.url}/predict", json=records[0], timeout=30)
+                    if reply.status_code != 200:
+                        failures.append(f"client {i}: {reply.status_code}")
+                    answered[i] += 1
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        try:
+            time.sleep(1.0)
+            seen = list(answered)
+            for _ in range(5):  # a fresh connection each, while the clients keep going
+                assert requests.get(f"{svc.url}/health", timeout=4).status_code == 200
+            time.sleep(1.0)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(60)
+        assert not failures
+        # Served throughout, not only after another client paused: each client's count
+        # grew while the probes ran.
+        assert all(after > before for before, after in zip(seen, answered, strict=True)), (
+            seen,
+            answered,
+        )

@@ -7,6 +7,7 @@ and `<service>/gunicorn.conf.py` holds its gunicorn settings (BIND from the env)
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,9 +47,21 @@ def gunicorn_service(
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(f"{url}/health", proc, timeout=60)
+        # With preload_app a first worker answers within milliseconds of its fork, while
+        # gunicorn may not have forked the next one yet: wait for all of them.
+        _wait_for_workers(proc.pid, workers)
         yield url
     finally:
         stop(proc)
+
+
+def _wait_for_workers(master: int, workers: int, timeout: float = 60) -> None:
+    children = Path(f"/proc/{master}/task/{master}/children")
+    deadline = time.monotonic() + timeout
+    while len(children.read_text().split()) < workers:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"gunicorn {master} has not forked {workers} workers")
+        time.sleep(0.05)
 
 
 def settings_env(settings) -> dict[str, str]:

@@ -71,7 +71,7 @@ def build_app(model_folder: str, workdir: Path):
     served = prepare(model, probe, champion, time.perf_counter())
     app.extensions[STORE_KEY].current = served
     record = json.loads(sample.loc[:, list(FEATURE_NAMES)].head(1).to_json(orient="records"))[0]
-    return app, json.dumps(record).encode(), served, probe[:1]
+    return app, json.dumps(record).encode(), model, served, probe[:1]
 
 
 def predict_cpu_ms(predict, row, calls: int = 300) -> float:
@@ -114,7 +114,7 @@ def main() -> None:
         # Metrics as under gunicorn: multiprocess files, one write per sample.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(Path(tmp) / "prom")
         (Path(tmp) / "prom").mkdir()
-        app, body, served, row = build_app(args.model, Path(tmp))
+        app, body, model, served, row = build_app(args.model, Path(tmp))
         # Log lines go where gunicorn sends them (a stream), not to this terminal.
         for handler in logging.getLogger().handlers:
             handler.setStream(open(os.devnull, "w"))  # noqa: SIM115
@@ -132,7 +132,7 @@ def main() -> None:
     stats = pstats.Stats(profile).stats  # (file, line, name) -> (cc, nc, tt, ct, callers)
     whole = _cumulative(stats, *PARTS["whole request (WSGI call)"])
     print(f"model {args.model}: {plain_ms:.3f} ms CPU per request without the profiler")
-    theirs = predict_cpu_ms(served.model.predict, row)
+    theirs = predict_cpu_ms(model.predict, row)
     ours = predict_cpu_ms(served.predict, row)
     print(
         f"one-row predict: scikit-learn's model.predict {theirs:.3f} ms CPU, "

@@ -6,7 +6,7 @@ MLflow server and given the alias `champion`, exactly as the trainer does. Then 
 servers run side by side on 127.0.0.1, and each concurrency level is measured on each
 server in turn (alternated, so a change in the machine's load hits all of them):
 
-- mlapp: `gunicorn -c mlapp/gunicorn.conf.py`, 2 gthread workers, adaptive batching
+- mlapp: `gunicorn -c mlapp/gunicorn.conf.py`, 2 workers (gthread, keep-alive), batching
   with its default settings, POST /predict;
 - mlapp, BATCHING=off: the same without batching (what batching itself buys);
 - MLflow: `mlflow models serve -m models:/<name>@champion --env-manager local`
@@ -430,15 +430,16 @@ def write_readme(results: list[Result], duration: int, generator: str) -> None:
     errors = sum(r.errors for r in results)
     section = (
         "## Serving\n\n"
-        "`bench/mlapp_serving.py`: mlapp (gunicorn, 2 gthread workers, adaptive batching,\n"
-        "`POST /predict`), the same mlapp with `BATCHING=off`, and `mlflow models serve\n"
-        "--env-manager local` (one uvicorn worker, `POST /invocations`) for the same registered\n"
-        "champion, all three up side by side, each level measured on each server in turn.\n"
+        "`bench/mlapp_serving.py`: mlapp (gunicorn, 2 workers: gthread with a busy keep-alive\n"
+        "connection kept on its thread, adaptive batching, `POST /predict`), the same mlapp\n"
+        "with `BATCHING=off`, and `mlflow models serve --env-manager local` (one uvicorn\n"
+        "worker, `POST /invocations`) for the same registered champion, all three up side by\n"
+        "side, each level measured on each server in turn.\n"
         f"One-record requests, {duration} s per level after a 1 s warm-up, load from "
         f"{generator}\non the same machine, OMP_NUM_THREADS=1 for all, each with its default "
-        f"request logging.\nMachine: {os.cpu_count()} cores, shared with other work (1-minute "
-        f"load average during the runs: {min(r.load for r in results):.1f} to "
-        f"{max(r.load for r in results):.1f}).\n"
+        f"request logging.\nMachine: {os.cpu_count()} cores (1-minute load average during "
+        f"the runs, the benchmark's own\nprocesses included: {min(r.load for r in results):.1f} "
+        f"to {max(r.load for r in results):.1f}).\n"
         f"Failed requests across all runs: {errors}.\n\n"
         f"{table(results)}\n\n"
         f"{notes(results)}\n\n"
@@ -519,7 +520,7 @@ def main() -> None:
     print()
     print(notes(results))
     if args.write_readme:
-        described = "wrk" if generator == "wrk" else "a Python keep-alive thread pool"
+        described = "wrk (one thread)" if generator == "wrk" else "a Python keep-alive thread pool"
         write_readme(results, args.duration, described)
         print(f"\nwritten to {README.relative_to(ROOT)}")
 

@@ -17,6 +17,7 @@ to the first price is then the platform's own (services, data job, first champio
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import signal
@@ -52,7 +53,7 @@ PROCESS_NAMES = ("mlapp", "webapp", "dbapp", "mlflow", "nx-27017", "local_runner
 def cpu_by_process(root: int) -> dict[str, float]:
     """CPU time of each process honcho started (its children, ended ones included).
 
-    honcho runs the Procfile's lines as `/bin/sh -c <line>`; each is named here by the
+    honcho runs each Procfile line from a fork of itself; each is named here by the
     program its line runs (the scheduler is `local_runner`: the data job, training and
     promotion are its children). Ended children count through cutime/cstime once reaped.
     """
@@ -79,16 +80,32 @@ def cpu_by_process(root: int) -> dict[str, float]:
                 continue
         return total
 
+    def cmdline(pid: int) -> str:
+        words = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        return words.decode(errors="replace")
+
+    # `make up` runs python, which becomes honcho (exec); --installed starts it directly.
+    honcho, todo = None, [root]
+    while todo and honcho is None:
+        pid = todo.pop(0)
+        with contextlib.suppress(OSError):
+            if "honcho" in cmdline(pid):
+                honcho = pid
+            else:
+                todo += children(pid)
     out: dict[str, float] = {}
-    for honcho in children(root) or [root]:
-        for child in children(honcho):
-            try:
-                words = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            line = b" ".join(words).decode(errors="replace")
-            name = next((n for n in PROCESS_NAMES if n in line), line[:30])
-            out[name] = out.get(name, 0.0) + tree_seconds(child)
+    for child in children(honcho) if honcho else []:
+        # honcho forks a copy of itself per Procfile line, which runs the line's program.
+        program = child
+        with contextlib.suppress(OSError, IndexError):
+            while "honcho" in cmdline(program):
+                program = children(program)[0]
+        try:
+            line = cmdline(program)
+        except OSError:
+            continue
+        name = next((n for n in PROCESS_NAMES if n in line), line[:30])
+        out[name] = out.get(name, 0.0) + tree_seconds(child)
     return out
 
 

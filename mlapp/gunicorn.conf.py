@@ -10,12 +10,6 @@ bind = os.environ.get("BIND", "0.0.0.0:8001")
 # with a busy keep-alive connection served again by its thread (mlapp/worker.py).
 worker_class = "mlapp.worker.KeepAliveThreadWorker"
 threads = int(os.environ.get("GUNICORN_THREADS", "32"))
-# A listening socket per worker (SO_REUSEPORT): the kernel spreads new connections over
-# the workers. With one shared socket the worker that wakes first takes them, and a
-# few long-lived keep-alive clients (webapp's sessions, a load balancer) can all land on
-# one worker while the other idles: measured 8 of 8 on one worker, at half the
-# throughput (bench/README.md, "Serving").
-reuse_port = True
 # Import the app (MLflow, scikit-learn: about 2.5 s of CPU) once, in the master, and fork
 # the workers from it, rather than once per worker. The model store, its poller and the
 # batcher start after the fork, in each worker (post_worker_init).

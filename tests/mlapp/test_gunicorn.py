@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -385,3 +386,41 @@ def test_busy_keep_alive_clients_leave_room_for_new_connections(
             seen,
             answered,
         )
+
+
+def _connections_per_worker(service: Service) -> list[int]:
+    """Established connections to the service's port held by each worker, from /proc."""
+    port = int(service.url.rsplit(":", 1)[1])
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
+                inodes.add(fields[9])
+    counts = []
+    for pid in sorted(service.worker_pids()):
+        held = 0
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                held += target.startswith("socket:[") and target[8:-1] in inodes
+        counts.append(held)
+    return counts
+
+
+def test_keep_alive_connections_are_spread_over_the_workers(service, records):
+    """Long-lived clients do not pile up on the worker that wakes first (mlapp/worker.py)."""
+    sessions = [requests.Session() for _ in range(8)]
+    try:
+        for session in sessions:  # one new connection after another, each kept open
+            assert session.post(f"{service.url}/predict", json=records[0], timeout=30).ok
+        deadline = time.monotonic() + 10
+        while sum(counts := _connections_per_worker(service)) < len(sessions):
+            assert time.monotonic() < deadline, counts
+            time.sleep(0.1)
+        assert max(counts) - min(counts) <= 1, counts
+        for session in sessions:  # and they keep being served where they are
+            assert session.post(f"{service.url}/predict", json=records[0], timeout=30).ok
+    finally:
+        for session in sessions:
+            session.close()

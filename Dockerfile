@@ -23,8 +23,10 @@ COPY --from=deps /opt/venv /opt/venv
 WORKDIR /app
 # Code runs from /app (PYTHONPATH), not from an installed package: each target copies only
 # its own folders. HOME and the metrics directory live under /tmp: the only writable path
-# when the root filesystem is mounted read-only.
+# when the root filesystem is mounted read-only. MLflow's usage telemetry (requests to
+# mlflow-telemetry.io from every process that imports it) is off: nothing phones home.
 ENV PATH=/opt/venv/bin:$PATH \
+    MLFLOW_DISABLE_TELEMETRY=true \
     PYTHONPATH=/app \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -83,6 +83,9 @@ class LocalConfig:
             "MLFLOW_BACKEND_STORE_URI": f"sqlite:///{self.data_dir / 'mlflow' / 'mlflow.db'}",
             "MODEL_POLL_SECONDS": "5",
             "PYTHONUNBUFFERED": "1",
+            # MLflow's usage telemetry would send requests to mlflow-telemetry.io from
+            # every process that imports it: nothing of the platform phones home.
+            "MLFLOW_DISABLE_TELEMETRY": "true",
         }
         if shutil.which(PUSHGATEWAY_BIN):  # the jobs push only where `up` starts one
             defaults["PUSHGATEWAY_URL"] = self.url("pushgateway")

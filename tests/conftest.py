@@ -65,4 +65,6 @@ def make_settings(tmp_path: Path, mongo_uri: str, unique_name: str) -> Callable[
 def _artifact_dir() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     os.environ.setdefault("HOUSEPRICE_TEST_ARTIFACTS", str(ARTIFACTS))
+    # As the platform runs (local_runner, the images): MLflow sends no usage telemetry.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     return ARTIFACTS

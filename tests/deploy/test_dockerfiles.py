@@ -387,3 +387,16 @@ def test_gunicorn_configs_and_entry_modules_exist() -> None:
     assert (ROOT / "data_collection_and_versioning" / "__main__.py").is_file()
     assert (ROOT / "training" / "__main__.py").is_file()
     assert yaml.safe_load((ROOT / "k8s_ml" / "kustomization.yaml").read_text())["images"]
+
+
+def test_mlflow_sends_no_telemetry_and_runs_no_job_runner(target: str) -> None:
+    env = {
+        pair.split("=", 1)[0]: pair.split("=", 1)[1]
+        for keyword, args in effective(target)
+        if keyword == "ENV"
+        for pair in args.replace("\\\n", " ").split()
+        if "=" in pair
+    }
+    assert env.get("MLFLOW_DISABLE_TELEMETRY") == "true", target
+    if target == "mlflow":  # MLflow's server-side job runner: eight more processes
+        assert env.get("MLFLOW_SERVER_ENABLE_JOB_EXECUTION") == "false"

@@ -28,6 +28,7 @@ def test_ports_and_data_dir_come_from_the_environment(tmp_path: Path) -> None:
     assert env["MLAPP_URL"] == "http://127.0.0.1:8001"
     assert env["BUCKET_2"] == str(tmp_path / "bucket_2")
     assert env["PATH"].split(":")[0] == str(Path(sys.executable).parent)
+    assert env["MLFLOW_DISABLE_TELEMETRY"] == "true"  # no process of the platform phones home
     settings = Settings.from_env(env)
     assert settings.MONGO_URI == "mongodb://127.0.0.1:27017"
 

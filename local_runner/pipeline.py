@@ -75,7 +75,7 @@ def run_pipeline(
         shortcut = None
         if first is not None:
             wait = f"{FIRST_MODEL_WAIT}"
-            shortcut = _spawn(
+            shortcut = _Step(
                 "first model",
                 [*python, "training", "train", first, "--unless-champion", "--promote",
                  "--wait-for-mlflow", wait, "--wait-for-data", wait],
@@ -126,12 +126,8 @@ class _Step:
         self.proc.wait()
 
 
-def _spawn(name: str, cmd: list[str], env: dict[str, str]) -> _Step:
-    return _Step(name, cmd, env)
-
-
 def _call(name: str, cmd: list[str], env: dict[str, str]) -> int:
-    return _spawn(name, cmd, env).wait()
+    return _Step(name, cmd, env).wait()
 
 
 def first_folder(env: dict[str, str]) -> str | None:

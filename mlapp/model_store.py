@@ -204,8 +204,8 @@ class ModelStore:
             self.check()
             # Serving nothing (first start, or MLflow was down at start): look again soon,
             # so a first champion is served within a second of its promotion.
-            wait = self.poll_seconds if self.current is not None else EMPTY_POLL_SECONDS
-            if stop.wait(min(wait, self.poll_seconds)):
+            idle = min(EMPTY_POLL_SECONDS, self.poll_seconds)
+            if stop.wait(self.poll_seconds if self.current is not None else idle):
                 return
 
     # -- reading

@@ -176,7 +176,7 @@ def test_pipeline_order_with_and_without_a_champion(tmp_path: Path, monkeypatch)
         events.clear()
         monkeypatch.setattr(
             pipeline,
-            "_spawn",
+            "_Step",
             lambda name, cmd, env, code=first_code: Step(name, cmd, code if "train" in cmd else 0),
         )
         assert pipeline.run_pipeline(config, {}, before_training=lambda: waited.append(len(events)))
@@ -195,14 +195,14 @@ def test_pipeline_order_with_and_without_a_champion(tmp_path: Path, monkeypatch)
     # A failed data job stops the first model's process and the run.
     events.clear()
     monkeypatch.setattr(
-        pipeline, "_spawn", lambda name, cmd, env: Step(name, cmd, 1 if "data_" in cmd[2] else 0)
+        pipeline, "_Step", lambda name, cmd, env: Step(name, cmd, 1 if "data_" in cmd[2] else 0)
     )
     assert not pipeline.run_pipeline(config, {})
     assert events == [("start", first), ("start", data_job), ("end", data_job), ("stopped", first)]
     # A failed first model fails the run, but train-all and promotion still run.
     events.clear()
     monkeypatch.setattr(
-        pipeline, "_spawn", lambda name, cmd, env: Step(name, cmd, 1 if "train" in cmd else 0)
+        pipeline, "_Step", lambda name, cmd, env: Step(name, cmd, 1 if "train" in cmd else 0)
     )
     assert not pipeline.run_pipeline(config, {})
     assert ("end", ["promotion", "promote"]) in events

@@ -30,3 +30,16 @@ def first_line(exc: BaseException) -> str:
     """An exception as one short line (servers' messages can run to pages)."""
     lines = str(exc).strip().splitlines()
     return lines[0][:300] if lines else type(exc).__name__
+
+
+def fail(exc: BaseException, log: logging.Logger, then: str = "") -> int:
+    """A job's unexpected end as one line on stderr (details in the debug log); status 1.
+
+    `then` is appended to the line, e.g. "; the next run retries".
+    """
+    if isinstance(exc, KeyboardInterrupt):
+        print("error: interrupted", file=sys.stderr)
+    else:
+        log.debug("details", exc_info=exc)
+        print(f"error: {type(exc).__name__}: {first_line(exc)}{then}", file=sys.stderr)
+    return 1

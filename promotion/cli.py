@@ -67,16 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LookupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 1
-    except Exception as exc:  # MLflow failed mid-way: one line, not a traceback
-        log.debug("details", exc_info=True)
-        print(
-            f"error: {type(exc).__name__}: {joblog.first_line(exc)}; the next run retries",
-            file=sys.stderr,
-        )
-        return 1
+    except (KeyboardInterrupt, Exception) as exc:  # MLflow failed mid-way: one line
+        return joblog.fail(exc, log, then="; the next run retries")
     report(decision, args.json)
     if decision.outcome != DEFERRED:  # a deferred run decided nothing: no success to record
         pushgateway.push_promotion(settings.PUSHGATEWAY_URL, decision, started)

@@ -54,13 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Failure as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 1
-    except Exception as exc:  # whatever the server said, as one line rather than a traceback
-        log.debug("details", exc_info=True)
-        print(f"error: {type(exc).__name__}: {joblog.first_line(exc)}", file=sys.stderr)
-        return 1
+    except (KeyboardInterrupt, Exception) as exc:  # what the server said, as one line
+        return joblog.fail(exc, log)
 
 
 def _parser() -> argparse.ArgumentParser:
